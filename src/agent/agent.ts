@@ -1,0 +1,130 @@
+// The agent service: the same object answers in-process calls (`capture local`) and gRPC calls
+// from remote CLIs. It validates every request at this boundary, keeps sessions apart, and
+// enforces its limits.
+import { hostname } from 'node:os';
+import { CnspectError } from '../errors.js';
+import type { CaptureBackend } from '../backends/backend.js';
+import {
+  type CaptureEvent, type CaptureRequest, type CountersResponse, type InfoResponse, CaptureType, StopReason,
+} from '../gen/cnspect/v1/agent.js';
+import { validateFilter } from '../packet/filter.js';
+import { validateInterfaceName } from '../backends/linux/netns.js';
+import { CaptureSession, DEFAULT_COUNTER_INTERVAL_MS, type SessionOptions } from './session.js';
+import { VERSION } from '../version.js';
+
+export const DEFAULT_SNAPLEN = 262144;
+export const MIN_SNAPLEN = 64;
+export const MAX_DURATION_MS = 24 * 3600 * 1000;
+
+export interface AgentLimits {
+  maxSessions: number;
+}
+
+export const DEFAULT_LIMITS: AgentLimits = { maxSessions: 8 };
+
+/** What a client can ask of an agent, in-process or over gRPC. */
+export interface AgentApi {
+  info(): Promise<InfoResponse>;
+  /** Streams a session's events; aborting `signal` (or leaving the loop) stops the session. */
+  capture(req: CaptureRequest, signal?: AbortSignal): AsyncIterable<CaptureEvent>;
+  stopCapture(sessionId: string): Promise<boolean>;
+  counters(sessionId?: string): Promise<CountersResponse>;
+  close(): Promise<void>;
+}
+
+/** Checks a request from the wire and turns it into session options. */
+export function validateCaptureRequest(req: CaptureRequest, node: string, backend: CaptureBackend): SessionOptions {
+  const type = req.type === CaptureType.CAPTURE_TYPE_UNSPECIFIED ? CaptureType.CAPTURE_TYPE_ALL : req.type;
+  if (!backend.captureTypes.includes(type)) {
+    const names = backend.captureTypes.map((t) => CaptureType[t].replace('CAPTURE_TYPE_', '').toLowerCase()).join(', ');
+    throw new CnspectError('CNSPECT_UNSUPPORTED', `capture type ${CaptureType[type]?.replace('CAPTURE_TYPE_', '').toLowerCase() ?? req.type} is not available on this agent (backend ${backend.name} supports: ${names})`, { hint: 'use --type all' });
+  }
+  if (req.durationMs > BigInt(MAX_DURATION_MS)) throw new CnspectError('CNSPECT_BAD_REQUEST', `duration ${req.durationMs} ms is above the agent's limit of ${MAX_DURATION_MS} ms`);
+  const snaplen = req.snaplenBytes === 0 ? DEFAULT_SNAPLEN : req.snaplenBytes;
+  if (snaplen < MIN_SNAPLEN || snaplen > DEFAULT_SNAPLEN) throw new CnspectError('CNSPECT_BAD_REQUEST', `snaplen ${snaplen} is out of range; allowed: ${MIN_SNAPLEN}-${DEFAULT_SNAPLEN} bytes`);
+  const iface = req.interface === '' ? 'any' : req.interface === 'any' ? 'any' : validateInterfaceName(req.interface);
+  if (req.counterIntervalMs !== 0 && (req.counterIntervalMs < 100 || req.counterIntervalMs > 60_000)) {
+    throw new CnspectError('CNSPECT_BAD_REQUEST', `counter interval ${req.counterIntervalMs} ms is out of range; allowed: 100-60000`);
+  }
+  return {
+    spec: { filter: validateFilter(req.filter), type, snaplen, interface: iface, netns: req.netns },
+    node,
+    durationMs: Number(req.durationMs),
+    maxPackets: Number(req.maxPackets),
+    maxBytes: Number(req.maxBytes),
+    countersOnly: req.countersOnly,
+    counterIntervalMs: req.counterIntervalMs || DEFAULT_COUNTER_INTERVAL_MS,
+  };
+}
+
+export class Agent implements AgentApi {
+  private readonly sessions = new Map<string, CaptureSession>();
+  readonly node: string;
+
+  constructor(private readonly backend: CaptureBackend, private readonly limits: AgentLimits = DEFAULT_LIMITS, node = hostname()) {
+    this.node = node;
+  }
+
+  async info(): Promise<InfoResponse> {
+    return {
+      version: VERSION, os: this.backend.os, hostname: this.node, backend: this.backend.name,
+      captureTypes: [...this.backend.captureTypes], runningSessions: this.sessions.size, maxSessions: this.limits.maxSessions,
+    };
+  }
+
+  /** Validates and starts a session; the returned session's `events` carry everything after. */
+  async startSession(req: CaptureRequest): Promise<CaptureSession> {
+    const options = validateCaptureRequest(req, this.node, this.backend);
+    if (this.sessions.size >= this.limits.maxSessions) {
+      throw new CnspectError('CNSPECT_TOO_MANY_SESSIONS', `agent on ${this.node} already runs ${this.sessions.size} captures (limit ${this.limits.maxSessions})`, { hint: 'stop one (Ctrl+C in its terminal) or wait for it to end' });
+    }
+    const session = new CaptureSession(this.backend, options);
+    this.sessions.set(session.id, session);
+    try {
+      await session.start();
+    } catch (err) {
+      this.sessions.delete(session.id);
+      await session.stop(StopReason.STOP_REASON_ERROR);
+      throw err;
+    }
+    void session.ended.then(() => this.sessions.delete(session.id));
+    return session;
+  }
+
+  async *capture(req: CaptureRequest, signal?: AbortSignal): AsyncIterable<CaptureEvent> {
+    const session = await this.startSession(req);
+    const onAbort = (): void => { void session.stop(StopReason.STOP_REASON_CANCELLED); };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    try {
+      for await (const ev of session.events) yield ev;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      await session.stop(StopReason.STOP_REASON_CANCELLED);
+    }
+  }
+
+  async stopCapture(sessionId: string): Promise<boolean> {
+    const session = this.sessions.get(sessionId);
+    if (!session) throw new CnspectError('CNSPECT_SESSION_NOT_FOUND', `no capture session ${JSON.stringify(sessionId)} on ${this.node}`);
+    await session.stop(StopReason.STOP_REASON_STOPPED);
+    return true;
+  }
+
+  async counters(sessionId = ''): Promise<CountersResponse> {
+    const list = [...this.sessions.values()].filter((s) => !sessionId || s.id === sessionId);
+    if (sessionId && list.length === 0) throw new CnspectError('CNSPECT_SESSION_NOT_FOUND', `no capture session ${JSON.stringify(sessionId)} on ${this.node}`);
+    return {
+      node: this.node,
+      sessions: list.map((s) => ({
+        sessionId: s.id, bpfExpression: s.filterExpression, interface: s.options.spec.interface, netns: s.options.spec.netns,
+        startedNs: s.startedNs, counters: s.snapshot(),
+      })),
+    };
+  }
+
+  /** Stops every session (agent exit) and waits for each to end. */
+  async close(): Promise<void> {
+    await Promise.all([...this.sessions.values()].map((s) => s.stop(StopReason.STOP_REASON_AGENT_EXIT)));
+  }
+}

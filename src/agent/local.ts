@@ -1,0 +1,29 @@
+// The in-process agent behind `capture local`, also served on a local Unix socket so that
+// `cnspect counter` in another terminal can read its live counters.
+import { rmSync } from 'node:fs';
+import { Agent } from './agent.js';
+import { createBackend } from '../backends/index.js';
+import { localSocketPath } from './local-socket.js';
+import { serveAgent, type RunningServer } from './server.js';
+
+export async function startLocalAgent(): Promise<{ agent: Agent; close(): Promise<void> }> {
+  const agent = new Agent(createBackend());
+  let server: RunningServer | undefined;
+  let path: string | undefined;
+  try {
+    path = localSocketPath();
+    rmSync(path, { force: true });
+    server = await serveAgent(agent, { listen: `unix:${path}` });
+  } catch {
+    // Without the socket only `counter` from another terminal is lost; the capture still works.
+    server = undefined;
+  }
+  return {
+    agent,
+    close: async () => {
+      await agent.close();
+      await server?.close();
+      if (path) rmSync(path, { force: true });
+    },
+  };
+}

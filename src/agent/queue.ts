@@ -1,0 +1,58 @@
+// A single-consumer async queue of events with a byte budget: the producer never blocks, and
+// the session asks `wouldExceed` before queuing optional data (packets) so a slow reader costs
+// counted drops, never unbounded memory.
+
+export class EventQueue<T> implements AsyncIterable<T> {
+  private items: Array<{ item: T; bytes: number }> = [];
+  private waiting: ((r: IteratorResult<T>) => void) | undefined;
+  private closed = false;
+  private queuedBytes = 0;
+
+  constructor(private readonly maxBytes: number, private readonly onReturn?: () => void) {}
+
+  wouldExceed(bytes: number): boolean {
+    return this.queuedBytes + bytes > this.maxBytes;
+  }
+
+  push(item: T, bytes = 0): void {
+    if (this.closed) return;
+    if (this.waiting) {
+      const w = this.waiting;
+      this.waiting = undefined;
+      w({ value: item, done: false });
+      return;
+    }
+    this.items.push({ item, bytes });
+    this.queuedBytes += bytes;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.waiting && this.items.length === 0) {
+      const w = this.waiting;
+      this.waiting = undefined;
+      w({ value: undefined, done: true });
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return {
+      next: () => {
+        const head = this.items.shift();
+        if (head) {
+          this.queuedBytes -= head.bytes;
+          return Promise.resolve({ value: head.item, done: false });
+        }
+        if (this.closed) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => { this.waiting = resolve; });
+      },
+      return: () => {
+        this.onReturn?.();
+        this.items = [];
+        this.queuedBytes = 0;
+        this.closed = true;
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}

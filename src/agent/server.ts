@@ -1,0 +1,89 @@
+// The agent's gRPC face. Over TCP it only speaks mutual TLS: the client must present a
+// certificate signed by the deployment's CA (checkClientCertificate), or the handshake fails.
+// A Unix socket (root-only directory) serves local tools such as `cnspect counter`.
+import { once } from 'node:events';
+import * as grpc from '@grpc/grpc-js';
+import { CnspectError, ERROR_CODES } from '../errors.js';
+import { AgentService, type AgentServer, StopReason } from '../gen/cnspect/v1/agent.js';
+import type { Agent } from './agent.js';
+import type { TlsMaterial } from './tls.js';
+
+export interface ServeOptions {
+  /** "HOST:PORT" (mTLS, `tls` required) or "unix:/path" (file permissions guard it). */
+  listen: string;
+  tls?: TlsMaterial;
+}
+
+export interface RunningServer {
+  /** Bound TCP port (0 for a Unix socket). */
+  port: number;
+  close(): Promise<void>;
+}
+
+export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
+  const metadata = new grpc.Metadata();
+  if (err instanceof CnspectError) {
+    metadata.set('cnspect-code', err.code);
+    if (err.hint) metadata.set('cnspect-hint', err.hint);
+    return { code: ERROR_CODES[err.code].grpc, details: err.message, metadata };
+  }
+  metadata.set('cnspect-code', 'CNSPECT_INTERNAL');
+  return { code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err), metadata };
+}
+
+function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    fn(call.request).then((res) => callback(null, res), (err: unknown) => callback(toServiceError(err) as grpc.ServiceError));
+  };
+}
+
+export async function serveAgent(agent: Agent, options: ServeOptions): Promise<RunningServer> {
+  const impl: AgentServer = {
+    info: unary(() => agent.info()),
+    stopCapture: unary(async (req) => ({ stopped: await agent.stopCapture(req.sessionId) })),
+    counters: unary((req) => agent.counters(req.sessionId)),
+    capture: (call) => {
+      void (async () => {
+        let session;
+        try {
+          session = await agent.startSession(call.request);
+        } catch (err) {
+          call.emit('error', toServiceError(err));
+          return;
+        }
+        // A client that goes away (disconnect, Ctrl+C twice, crash) stops its session.
+        call.on('cancelled', () => { void session.stop(StopReason.STOP_REASON_CANCELLED); });
+        try {
+          for await (const ev of session.events) {
+            if (call.cancelled) break;
+            if (!call.write(ev)) await Promise.race([once(call, 'drain'), once(call, 'cancelled'), once(call, 'close')]);
+          }
+        } finally {
+          await session.stop(StopReason.STOP_REASON_CANCELLED);
+          if (!call.cancelled) call.end();
+        }
+      })();
+    },
+  };
+  const server = new grpc.Server({ 'grpc.max_send_message_length': 16 << 20 });
+  server.addService(AgentService, impl);
+  let credentials: grpc.ServerCredentials;
+  if (options.listen.startsWith('unix:')) credentials = grpc.ServerCredentials.createInsecure();
+  else {
+    if (!options.tls) throw new CnspectError('CNSPECT_TLS', `refusing to listen on ${options.listen} without TLS`, { hint: 'pass --tls-cert, --tls-key and --tls-ca (see `cnspect certs init`)' });
+    credentials = grpc.ServerCredentials.createSsl(options.tls.ca, [{ cert_chain: options.tls.cert, private_key: options.tls.key }], true);
+  }
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(options.listen, credentials, (err, p) => {
+      if (err) reject(new CnspectError('CNSPECT_BAD_FLAG', `cannot listen on ${options.listen}: ${err.message}`, { cause: err }));
+      else resolve(p);
+    });
+  });
+  return {
+    port,
+    close: () => new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, 2000);
+      server.tryShutdown(() => { clearTimeout(timer); resolve(); });
+    }),
+  };
+}

@@ -1,0 +1,208 @@
+// One capture session on an agent: drives a backend, counts per interface and direction,
+// batches packets into events, enforces the duration and size limits, and ends exactly once
+// with a summary whose reason is the first one that happened.
+import { randomBytes } from 'node:crypto';
+import { CnspectError } from '../errors.js';
+import type { CaptureBackend, CaptureHandle, CapturedPacket, CaptureSpec } from '../backends/backend.js';
+import {
+  type CaptureEvent, type CounterSnapshot, type Interface, type InterfaceCounters, type Packet,
+  Direction, Notice_Level, StopReason,
+} from '../gen/cnspect/v1/agent.js';
+import { Dir } from '../packet/decode.js';
+import { EventQueue } from './queue.js';
+
+export const BATCH_MAX_PACKETS = 512;
+export const BATCH_MAX_BYTES = 1 << 20;
+export const BATCH_FLUSH_MS = 50;
+/** Packet bytes a session may hold for a slow client before it drops (and counts) batches. */
+export const STREAM_BUFFER_BYTES = 64 << 20;
+export const DEFAULT_COUNTER_INTERVAL_MS = 1000;
+
+export interface SessionOptions {
+  spec: CaptureSpec;
+  node: string;
+  durationMs: number;
+  maxPackets: number;
+  maxBytes: number;
+  countersOnly: boolean;
+  counterIntervalMs: number;
+}
+
+interface IfaceCount { rxP: number; rxB: number; txP: number; txB: number; oP: number; oB: number }
+
+const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+
+export class CaptureSession {
+  readonly id = randomBytes(6).toString('hex');
+  readonly startedNs = nowNs();
+  readonly events: EventQueue<CaptureEvent>;
+  private handle: CaptureHandle | undefined;
+  private readonly perIface = new Map<number, IfaceCount>();
+  private readonly ifaceNames = new Map<number, string>();
+  private packets = 0;
+  private bytes = 0;
+  private streamDropped = 0;
+  private batch: Packet[] = [];
+  private batchBytes = 0;
+  private newIfaces: Interface[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  private counterTimer: NodeJS.Timeout | undefined;
+  private durationTimer: NodeJS.Timeout | undefined;
+  private stopReason: StopReason | undefined;
+  private error: Error | undefined;
+  private finished: Promise<void> | undefined;
+  private readonly startedAt = Date.now();
+  private resolveEnded!: () => void;
+  /** Settles once the summary has been queued. */
+  readonly ended = new Promise<void>((resolve) => { this.resolveEnded = resolve; });
+
+  constructor(private readonly backend: CaptureBackend, readonly options: SessionOptions) {
+    this.events = new EventQueue<CaptureEvent>(STREAM_BUFFER_BYTES, () => { void this.stop(StopReason.STOP_REASON_CANCELLED); });
+  }
+
+  get filterExpression(): string {
+    return this.handle?.filterExpression ?? '';
+  }
+
+  /** Starts the backend; throws (coded) if it cannot. Events flow from then on. */
+  async start(): Promise<void> {
+    const { spec } = this.options;
+    this.handle = await this.backend.start(spec, { packet: (p) => this.onPacket(p) });
+    this.events.push({
+      event: {
+        $case: 'started',
+        value: {
+          sessionId: this.id, node: this.options.node, bpfExpression: this.handle.filterExpression,
+          linkType: this.handle.linkType, snaplenBytes: this.handle.snaplen, startTimeNs: this.startedNs,
+        },
+      },
+    });
+    void this.handle.ended.then(({ error }) => {
+      if (error) { this.error = error; void this.stop(StopReason.STOP_REASON_ERROR); }
+      else void this.stop(StopReason.STOP_REASON_STOPPED);
+    });
+    if (this.options.durationMs > 0) {
+      this.durationTimer = setTimeout(() => { void this.stop(StopReason.STOP_REASON_DURATION); }, this.options.durationMs);
+    }
+    this.counterTimer = setInterval(() => {
+      this.handle?.requestStats();
+      this.events.push({ event: { $case: 'counters', value: this.snapshot() } });
+    }, this.options.counterIntervalMs);
+  }
+
+  private onPacket(p: CapturedPacket): void {
+    if (this.stopReason !== undefined) return;
+    const { maxPackets, maxBytes } = this.options;
+    const caplen = p.data.length;
+    this.packets++;
+    this.bytes += caplen;
+    let c = this.perIface.get(p.ifindex);
+    if (!c) {
+      c = { rxP: 0, rxB: 0, txP: 0, txB: 0, oP: 0, oB: 0 };
+      this.perIface.set(p.ifindex, c);
+      this.learnInterface(p.ifindex);
+    }
+    if (p.direction === Dir.In) { c.rxP++; c.rxB += p.originalLength; }
+    else if (p.direction === Dir.Out) { c.txP++; c.txB += p.originalLength; }
+    else { c.oP++; c.oB += p.originalLength; }
+    if (!this.options.countersOnly) {
+      this.batch.push({
+        timestampNs: BigInt(p.sec) * 1_000_000_000n + BigInt(p.nsec),
+        interfaceIndex: p.ifindex,
+        direction: p.direction === Dir.In ? Direction.DIRECTION_INBOUND : p.direction === Dir.Out ? Direction.DIRECTION_OUTBOUND : Direction.DIRECTION_UNKNOWN,
+        originalLength: p.originalLength,
+        data: Buffer.from(p.data),
+      });
+      this.batchBytes += caplen + 32;
+      if (this.batch.length >= BATCH_MAX_PACKETS || this.batchBytes >= BATCH_MAX_BYTES) this.flush();
+      else this.flushTimer ??= setTimeout(() => this.flush(), BATCH_FLUSH_MS);
+    }
+    if ((maxPackets > 0 && this.packets >= maxPackets) || (maxBytes > 0 && this.bytes >= maxBytes)) {
+      this.flush();
+      void this.stop(maxPackets > 0 && this.packets >= maxPackets ? StopReason.STOP_REASON_MAX_PACKETS : StopReason.STOP_REASON_MAX_BYTES);
+    }
+  }
+
+  private learnInterface(ifindex: number): void {
+    this.ifaceNames.set(ifindex, `if${ifindex}`);
+    const handle = this.handle;
+    if (!handle) return;
+    // Name lookups are async (a new veth may appear mid-capture); the batch that carries the
+    // interface waits for nothing — the name is announced with the next flush.
+    void handle.interfaceName(ifindex).then((name) => {
+      this.ifaceNames.set(ifindex, name);
+      this.newIfaces.push({ index: ifindex, name });
+      this.flushTimer ??= setTimeout(() => this.flush(), BATCH_FLUSH_MS);
+    });
+  }
+
+  private flush(): void {
+    if (this.flushTimer) { clearTimeout(this.flushTimer); this.flushTimer = undefined; }
+    if (this.batch.length === 0 && this.newIfaces.length === 0) return;
+    const packets = this.batch;
+    const bytes = this.batchBytes;
+    this.batch = [];
+    this.batchBytes = 0;
+    const interfaces = this.newIfaces;
+    this.newIfaces = [];
+    if (packets.length && this.events.wouldExceed(bytes)) {
+      this.streamDropped += packets.length;
+      if (interfaces.length) this.events.push({ event: { $case: 'packets', value: { interfaces, packets: [] } } });
+      return;
+    }
+    this.events.push({ event: { $case: 'packets', value: { interfaces, packets } } }, bytes);
+  }
+
+  snapshot(): CounterSnapshot {
+    const interfaces: InterfaceCounters[] = [...this.perIface].map(([index, c]) => ({
+      interface: this.ifaceNames.get(index) ?? `if${index}`,
+      rxPackets: BigInt(c.rxP), rxBytes: BigInt(c.rxB), txPackets: BigInt(c.txP), txBytes: BigInt(c.txB),
+      otherPackets: BigInt(c.oP), otherBytes: BigInt(c.oB),
+    }));
+    return {
+      sessionId: this.id, timeNs: nowNs(), interfaces, packets: BigInt(this.packets), bytes: BigInt(this.bytes),
+      kernelDropped: BigInt(this.handle?.kernelDropped() ?? 0), streamDropped: BigInt(this.streamDropped),
+    };
+  }
+
+  /** Ends the session (idempotent: the first reason wins) and emits the summary. */
+  stop(reason: StopReason): Promise<void> {
+    this.stopReason ??= reason;
+    this.finished ??= this.finish();
+    return this.finished;
+  }
+
+  private async finish(): Promise<void> {
+    clearTimeout(this.durationTimer);
+    clearInterval(this.counterTimer);
+    try {
+      await this.handle?.stop();
+    } catch (err) {
+      this.error ??= err as Error;
+    }
+    // Names of interfaces learnt in the last moments, then the last packets.
+    await Promise.all([...this.perIface.keys()].map((i) => this.handle?.interfaceName(i).then((n) => this.ifaceNames.set(i, n))));
+    this.flush();
+    const reason = this.stopReason ?? StopReason.STOP_REASON_STOPPED;
+    if (this.snapshot().kernelDropped > 0n) {
+      this.events.push({ event: { $case: 'notice', value: { level: Notice_Level.LEVEL_WARNING, code: 'CNSPECT_KERNEL_DROPS', message: `the kernel dropped ${this.handle?.kernelDropped()} packets the capture could not keep up with` } } });
+    }
+    if (this.streamDropped > 0) {
+      this.events.push({ event: { $case: 'notice', value: { level: Notice_Level.LEVEL_WARNING, code: 'CNSPECT_STREAM_DROPS', message: `${this.streamDropped} packets were counted but not sent because the client read too slowly` } } });
+    }
+    const err = this.error;
+    this.events.push({
+      event: {
+        $case: 'summary',
+        value: {
+          sessionId: this.id, reason: err ? StopReason.STOP_REASON_ERROR : reason, counters: this.snapshot(),
+          durationMs: BigInt(Date.now() - this.startedAt),
+          errorCode: err ? (err instanceof CnspectError ? err.code : 'CNSPECT_INTERNAL') : '',
+          errorMessage: err ? err.message : '',
+        },
+      },
+    });
+    this.events.close();
+    this.resolveEnded();
+  }
+}

@@ -1,0 +1,33 @@
+// mTLS material on disk: which files a `cnspect certs init` directory holds, and reading them.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CnspectError } from '../errors.js';
+
+export const TLS_FILES = {
+  ca: 'ca.crt', caKey: 'ca.key', agentCert: 'agent.crt', agentKey: 'agent.key', clientCert: 'client.crt', clientKey: 'client.key',
+} as const;
+
+export interface TlsMaterial {
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+}
+
+export function readTlsFiles(files: { ca?: string; cert?: string; key?: string }, role: string): TlsMaterial {
+  const read = (path: string | undefined, what: string): Buffer => {
+    if (!path) throw new CnspectError('CNSPECT_TLS', `${role} needs ${what}`, { hint: 'create the files with `cnspect certs init DIR --host NAME`' });
+    try { return readFileSync(path); } catch (err) {
+      throw new CnspectError('CNSPECT_TLS', `cannot read ${what} ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  return { ca: read(files.ca, 'a CA certificate (--tls-ca)'), cert: read(files.cert, 'a certificate (--tls-cert)'), key: read(files.key, 'a private key (--tls-key)') };
+}
+
+/** The client's files in a `certs init` directory. */
+export function clientFilesIn(dir: string): { ca: string; cert: string; key: string } {
+  return { ca: join(dir, TLS_FILES.ca), cert: join(dir, TLS_FILES.clientCert), key: join(dir, TLS_FILES.clientKey) };
+}
+
+export function agentFilesIn(dir: string): { ca: string; cert: string; key: string } {
+  return { ca: join(dir, TLS_FILES.ca), cert: join(dir, TLS_FILES.agentCert), key: join(dir, TLS_FILES.agentKey) };
+}

@@ -1,0 +1,53 @@
+// The one interface between the agent and an OS: the agent owns sessions, limits and events;
+// a backend only starts a capture and reports packets, interfaces and kernel drop figures.
+import type { CaptureType, Filter } from '../gen/cnspect/v1/agent.js';
+import type { Dir } from '../packet/decode.js';
+
+/** A capture request after validation at the agent boundary. */
+export interface CaptureSpec {
+  filter: Filter;
+  type: CaptureType;
+  snaplen: number;
+  /** "any" or an interface name in the capture namespace. */
+  interface: string;
+  /** A name under /run/netns, or "" for the agent's own namespace. */
+  netns: string;
+}
+
+export interface CapturedPacket {
+  sec: number;
+  nsec: number;
+  originalLength: number;
+  /** Valid only during the callback: copy it to keep it. */
+  data: Buffer;
+  ifindex: number;
+  direction: Dir;
+}
+
+export interface CaptureSink {
+  packet(p: CapturedPacket): void;
+}
+
+export interface CaptureHandle {
+  readonly linkType: number;
+  readonly snaplen: number;
+  /** The kernel filter actually used, shown to the user. */
+  readonly filterExpression: string;
+  /** Name of an interface index in the capture namespace (refreshed when an unknown one appears). */
+  interfaceName(ifindex: number): Promise<string>;
+  /** Latest kernel drop count (asks the tool for fresh figures; they arrive asynchronously). */
+  kernelDropped(): number;
+  requestStats(): void;
+  /** Stops the tool, waits for it to flush, resolves with the final kernel drop count. */
+  stop(): Promise<void>;
+  /** Settles when the tool ends by itself or after stop(); an `error` means it failed. */
+  readonly ended: Promise<{ error?: Error }>;
+}
+
+export interface CaptureBackend {
+  readonly name: string;
+  readonly os: 'linux' | 'windows';
+  readonly captureTypes: readonly CaptureType[];
+  /** Validates what only the OS can check (namespace, interface), starts, resolves once capturing. */
+  start(spec: CaptureSpec, sink: CaptureSink): Promise<CaptureHandle>;
+}

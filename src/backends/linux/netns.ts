@@ -1,0 +1,70 @@
+// Network namespaces and their interfaces, read with iproute2's JSON output.
+import { existsSync } from 'node:fs';
+import { CnspectError } from '../../errors.js';
+import { run } from '../../agent/child.js';
+
+export const NETNS_DIR = '/run/netns';
+const NETNS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const IFACE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,14}$/;
+
+export interface Link {
+  index: number;
+  name: string;
+  /** MAC address, lower-case colon form; "" when the link has none. */
+  mac: string;
+  linkType: string;
+  up: boolean;
+}
+
+/** Checks a namespace name from the wire and returns its path under /run/netns. */
+export function netnsPath(name: string): string {
+  if (!NETNS_NAME.test(name)) {
+    throw new CnspectError('CNSPECT_BAD_REQUEST', `invalid network namespace name ${JSON.stringify(name)}; allowed: letters, digits, '_', '.', '-' (not starting with '-' or '.'), at most 64`);
+  }
+  const path = `${NETNS_DIR}/${name}`;
+  if (!existsSync(path)) {
+    throw new CnspectError('CNSPECT_NETNS_NOT_FOUND', `network namespace ${JSON.stringify(name)} does not exist (no ${path})`, { hint: 'list them with `ip netns list`' });
+  }
+  return path;
+}
+
+export function validateInterfaceName(name: string): string {
+  if (!IFACE_NAME.test(name)) {
+    throw new CnspectError('CNSPECT_BAD_REQUEST', `invalid interface name ${JSON.stringify(name)}; allowed: "any" or a Linux interface name of 1-15 characters [A-Za-z0-9_.:@-] not starting with '-'`);
+  }
+  return name;
+}
+
+/** argv prefix that runs a command inside `netns` ("" = the current namespace). */
+export function inNetns(netns: string): string[] {
+  return netns ? ['nsenter', `--net=${netnsPath(netns)}`, '--'] : [];
+}
+
+/** Pure: `ip -j link show` output → links. Throws on anything that is not that shape. */
+export function parseIpLinkJson(text: string): Link[] {
+  let data: unknown;
+  try { data = JSON.parse(text); } catch (err) {
+    throw new CnspectError('CNSPECT_TOOL_FAILED', 'ip -j link show printed something that is not JSON', { cause: err });
+  }
+  if (!Array.isArray(data)) throw new CnspectError('CNSPECT_TOOL_FAILED', 'ip -j link show: expected a JSON array');
+  return data.map((raw: unknown, i) => {
+    const o = raw as Record<string, unknown>;
+    if (typeof o?.ifindex !== 'number' || typeof o.ifname !== 'string') {
+      throw new CnspectError('CNSPECT_TOOL_FAILED', `ip -j link show: entry ${i} has no ifindex/ifname`);
+    }
+    const flags = Array.isArray(o.flags) ? o.flags : [];
+    return {
+      index: o.ifindex,
+      name: o.ifname,
+      mac: typeof o.address === 'string' && /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(o.address) ? o.address : '',
+      linkType: typeof o.link_type === 'string' ? o.link_type : '',
+      up: flags.includes('UP'),
+    };
+  });
+}
+
+export async function listLinks(netns: string): Promise<Link[]> {
+  const argv = netns ? ['ip', '-n', netns, '-j', 'link', 'show'] : ['ip', '-j', 'link', 'show'];
+  if (netns) netnsPath(netns);
+  return parseIpLinkJson(await run(argv, 'list network interfaces'));
+}

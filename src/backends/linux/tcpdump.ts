@@ -1,0 +1,157 @@
+// Packet capture with tcpdump (libpcap) streaming pcap to our stdout, in any network namespace.
+import { CnspectError } from '../../errors.js';
+import { Child } from '../../agent/child.js';
+import { PcapStreamReader } from '../../packet/pcap-reader.js';
+import { Dir } from '../../packet/decode.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, PACKET_OUTGOING } from '../../packet/linktype.js';
+import type { CaptureBackend, CaptureHandle, CapturedPacket, CaptureSink, CaptureSpec } from '../backend.js';
+import { CaptureType } from '../../gen/cnspect/v1/agent.js';
+import { compileBpf } from './bpf.js';
+import { type Link, listLinks, netnsPath } from './netns.js';
+
+/** Kernel capture buffer, KiB: measured here to give 0 kernel drops at ~450k packets/s. */
+export const TCPDUMP_BUFFER_KIB = 16384;
+/** How long tcpdump may take to open the device and print "listening on". */
+export const TCPDUMP_START_TIMEOUT_MS = 10_000;
+
+export interface TcpdumpArgs {
+  /** Path of the network namespace file, or undefined for the current one. */
+  netnsPath?: string;
+  iface: string;
+  snaplen: number;
+  /** libpcap expression; "" for none. It is ONE argv element and MUST BE LAST. */
+  bpf: string;
+  bufferKiB?: number;
+}
+
+/**
+ * tcpdump argv, in this order: optional nsenter prefix, tcpdump, then
+ * --immediate-mode (else packets still in the ring are lost at stop), -U (flush per packet),
+ * -B (kernel buffer), nanosecond timestamps, -n (no DNS), -Z root (keep root so the
+ * parent-death signal survives; tcpdump would otherwise switch user and the kernel clears it),
+ * -s, -i, -w - (pcap to stdout), and the filter expression last.
+ */
+export function tcpdumpArgs(a: TcpdumpArgs): string[] {
+  const argv = a.netnsPath ? ['nsenter', `--net=${a.netnsPath}`, '--'] : [];
+  argv.push('tcpdump', '--immediate-mode', '-U', '-B', String(a.bufferKiB ?? TCPDUMP_BUFFER_KIB),
+    '--time-stamp-precision', 'nano', '-n', '-Z', 'root', '-s', String(a.snaplen), '-i', a.iface, '-w', '-');
+  if (a.bpf) argv.push(a.bpf);
+  return argv;
+}
+
+export interface TcpdumpStats {
+  captured: number;
+  receivedByFilter: number;
+  droppedByKernel: number;
+}
+
+/** Pure: the last statistics block tcpdump printed to stderr (on SIGUSR1 and at exit). */
+export function parseTcpdumpStats(stderr: string): TcpdumpStats | undefined {
+  const re = /(\d+) packets? captured\s+(\d+) packets? received by filter\s+(\d+) packets? dropped by kernel/g;
+  let last: TcpdumpStats | undefined;
+  for (const m of stderr.matchAll(re)) {
+    last = { captured: Number(m[1]), receivedByFilter: Number(m[2]), droppedByKernel: Number(m[3]) };
+  }
+  return last;
+}
+
+export class LinuxTcpdumpBackend implements CaptureBackend {
+  readonly name = 'tcpdump';
+  readonly os = 'linux' as const;
+  readonly captureTypes = [CaptureType.CAPTURE_TYPE_ALL] as const;
+
+  async start(spec: CaptureSpec, sink: CaptureSink): Promise<CaptureHandle> {
+    const nsPath = spec.netns ? netnsPath(spec.netns) : undefined;
+    let links = await listLinks(spec.netns);
+    const anyInterface = spec.interface === 'any';
+    let selected: Link | undefined;
+    if (!anyInterface) {
+      selected = links.find((l) => l.name === spec.interface);
+      if (!selected) {
+        throw new CnspectError('CNSPECT_INTERFACE_NOT_FOUND', `no interface ${JSON.stringify(spec.interface)} in ${spec.netns ? `network namespace ${spec.netns}` : 'the agent\'s network namespace'}; there are: ${links.map((l) => l.name).join(', ')}`);
+      }
+    }
+    const bpf = compileBpf(spec.filter, { anyInterface });
+    const child = new Child(tcpdumpArgs({ netnsPath: nsPath, iface: spec.interface, snaplen: spec.snaplen, bpf }), { dieWithParent: true });
+    const reader = new PcapStreamReader();
+    const ownMac = selected?.mac ? Buffer.from(selected.mac.split(':').map((x) => parseInt(x, 16))) : undefined;
+    const fixedIndex = selected?.index ?? 0;
+    const packet: CapturedPacket = { sec: 0, nsec: 0, originalLength: 0, data: Buffer.alloc(0), ifindex: 0, direction: Dir.Unknown };
+    let streamError: Error | undefined;
+
+    child.process.stdout!.on('data', (chunk: Buffer) => {
+      if (streamError) return;
+      try {
+        reader.push(chunk, (r) => {
+          packet.sec = r.sec; packet.nsec = r.nsec; packet.originalLength = r.originalLength; packet.data = r.data;
+          const lt = reader.header!.linkType;
+          if (lt === LINKTYPE_LINUX_SLL2 && r.data.length >= 11) {
+            packet.ifindex = r.data.readUInt32BE(4);
+            packet.direction = r.data[10] === PACKET_OUTGOING ? Dir.Out : Dir.In;
+          } else {
+            packet.ifindex = fixedIndex;
+            // One Ethernet interface: our own source MAC means we sent it (loopback's zero MAC tells nothing).
+            packet.direction = lt === LINKTYPE_ETHERNET && ownMac && ownMac.some((b) => b !== 0) && r.data.length >= 12
+              ? (r.data.compare(ownMac, 0, 6, 6, 12) === 0 ? Dir.Out : Dir.In) : Dir.Unknown;
+          }
+          sink.packet(packet);
+        });
+      } catch (err) {
+        streamError = err as Error;
+        void child.stop('SIGTERM');
+      }
+    });
+
+    // Wait until tcpdump says it listens (then packets are being captured), or fails.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { void child.stop('SIGKILL', 0); reject(new CnspectError('CNSPECT_TOOL_FAILED', `tcpdump did not start within ${TCPDUMP_START_TIMEOUT_MS} ms: ${child.stderr.trim()}`)); }, TCPDUMP_START_TIMEOUT_MS);
+      const onData = (): void => {
+        if (/listening on /.test(child.stderr)) { cleanup(); resolve(); }
+      };
+      const cleanup = (): void => { clearTimeout(timer); child.process.stderr!.off('data', onData); };
+      child.process.stderr!.on('data', onData);
+      void child.exited.then((info) => {
+        cleanup();
+        if (info.exitCode === 127) reject(new CnspectError('CNSPECT_TOOL_MISSING', 'tcpdump is not installed', { hint: 'apt-get install tcpdump' }));
+        else reject(new CnspectError('CNSPECT_TOOL_FAILED', `tcpdump exited at start (${info.exitCode ?? info.signal}): ${child.stderr.trim()}`, { context: { value: bpf } }));
+      });
+    });
+
+    const linkType = anyInterface ? LINKTYPE_LINUX_SLL2 : linkTypeOf(links.find((l) => l.name === spec.interface)!);
+    let stats: TcpdumpStats | undefined;
+    child.process.stderr!.on('data', () => { stats = parseTcpdumpStats(child.stderr) ?? stats; });
+    const ended = child.exited.then((info) => {
+      stats = parseTcpdumpStats(child.stderr) ?? stats;
+      if (streamError) return { error: streamError };
+      const clean = info.exitCode === 0 || info.signal === 'SIGTERM' || info.signal === 'SIGINT';
+      if (!clean && !info.forced) return { error: new CnspectError('CNSPECT_TOOL_FAILED', `tcpdump ended unexpectedly (${info.exitCode ?? info.signal}): ${child.stderr.trim().split('\n').slice(-2).join(' | ')}`) };
+      return {};
+    });
+    const names = new Map(links.map((l) => [l.index, l.name]));
+    let refreshing: Promise<void> | undefined;
+
+    return {
+      linkType,
+      snaplen: spec.snaplen,
+      filterExpression: bpf,
+      interfaceName: async (ifindex) => {
+        if (!names.has(ifindex)) {
+          refreshing ??= listLinks(spec.netns).then((l) => { links = l; for (const x of l) names.set(x.index, x.name); }).catch(() => undefined).finally(() => { refreshing = undefined; });
+          await refreshing;
+        }
+        return names.get(ifindex) ?? `if${ifindex}`;
+      },
+      kernelDropped: () => stats?.droppedByKernel ?? 0,
+      requestStats: () => { child.signal('SIGUSR1'); },
+      stop: async () => { await child.stop('SIGTERM'); await ended; },
+      ended,
+    };
+  }
+}
+
+function linkTypeOf(link: Link): number {
+  // iproute2 link types → pcap: ether and loopback both capture as Ethernet (DLT_EN10MB).
+  if (link.linkType === 'ether' || link.linkType === 'loopback') return LINKTYPE_ETHERNET;
+  if (link.linkType === 'none') return 101; // tun/wireguard: raw IP
+  return LINKTYPE_ETHERNET;
+}

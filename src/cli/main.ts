@@ -1,0 +1,47 @@
+// The command registry: one module per command; parsing needs no cluster and no agent.
+import { Command, CommanderError } from 'commander';
+import { CnspectError, describeError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { agentCommand } from './agent.js';
+import { captureCommand } from './capture.js';
+import { certsCommand } from './certs.js';
+import type { CliContext } from './context.js';
+import { counterCommand } from './counter.js';
+
+export function defaultContext(): CliContext {
+  return {
+    out: process.stdout,
+    err: process.stderr,
+    signals: process,
+    localAgent: async () => (await import('../agent/local.js')).startLocalAgent(),
+  };
+}
+
+export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
+  const program = new Command('cnspect')
+    .description('Container networking stack inspector: capture packets, read counters and datapath state on Kubernetes nodes.')
+    .version(VERSION)
+    .showHelpAfterError('(add --help for usage)')
+    .configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) })
+    .exitOverride();
+  for (const make of [captureCommand, counterCommand, agentCommand, certsCommand]) {
+    program.addCommand(make(ctx, setExit).exitOverride().configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) }));
+  }
+  return program;
+}
+
+/** Runs the CLI; returns the exit code (never calls process.exit, so it can be tested in-process). */
+export async function main(argv: string[], ctx: CliContext = defaultContext()): Promise<number> {
+  let code = 0;
+  const program = buildProgram(ctx, (c) => { code = c; });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
+    }
+    ctx.err.write(`${describeError(err)}\n`);
+    return err instanceof CnspectError ? err.exitCode : 1;
+  }
+}

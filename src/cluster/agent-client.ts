@@ -1,0 +1,82 @@
+// A remote agent behind the same AgentApi as the in-process one, over gRPC with mutual TLS
+// (or a local Unix socket).
+import * as grpc from '@grpc/grpc-js';
+import { CnspectError, isErrorCode } from '../errors.js';
+import type { AgentApi } from '../agent/agent.js';
+import { AgentClient, type CaptureEvent, type CaptureRequest, type CountersResponse, type InfoResponse } from '../gen/cnspect/v1/agent.js';
+import type { TlsMaterial } from '../agent/tls.js';
+
+export const UNARY_DEADLINE_MS = 10_000;
+
+/** Turns a gRPC failure into a coded error naming the node. */
+export function fromServiceError(err: unknown, node: string): CnspectError {
+  const e = err as Partial<grpc.ServiceError>;
+  const code = e.metadata?.get('cnspect-code')[0];
+  const hint = e.metadata?.get('cnspect-hint')[0];
+  const details = e.details ?? (err instanceof Error ? err.message : String(err));
+  if (typeof code === 'string' && isErrorCode(code)) {
+    return new CnspectError(code, details, { hint: typeof hint === 'string' ? hint : undefined, context: { node }, cause: err });
+  }
+  if (/certificate|handshake|SSL|TLS|alert/i.test(details)) {
+    return new CnspectError('CNSPECT_TLS', `TLS handshake with agent ${node} failed: ${details}`, { hint: 'use the client certificate issued by the same CA as the agent (cnspect certs init)', context: { node }, cause: err });
+  }
+  if (e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED) {
+    return new CnspectError('CNSPECT_AGENT_UNREACHABLE', `agent ${node} is unreachable: ${details}`, { hint: 'check that the agent runs and listens on that address and port', context: { node }, cause: err });
+  }
+  return new CnspectError('CNSPECT_AGENT_ERROR', `agent ${node} failed: ${details}`, { context: { node }, cause: err });
+}
+
+export class RemoteAgent implements AgentApi {
+  private readonly client: AgentClient;
+
+  /** `address` is "host:port" (mTLS, `tls` required) or "unix:/path". */
+  constructor(readonly address: string, tls: TlsMaterial | undefined, readonly node: string = address) {
+    let creds: grpc.ChannelCredentials;
+    if (address.startsWith('unix:')) creds = grpc.credentials.createInsecure();
+    else {
+      if (!tls) throw new CnspectError('CNSPECT_TLS', `connecting to ${address} needs TLS material`, { hint: 'pass --tls-dir or --tls-ca/--tls-cert/--tls-key' });
+      creds = grpc.credentials.createSsl(tls.ca, tls.key, tls.cert);
+    }
+    this.client = new AgentClient(address, creds, { 'grpc.max_receive_message_length': 16 << 20 });
+  }
+
+  private unaryCall<Req, Res>(method: (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: Res) => void) => unknown, req: Req): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      method.call(this.client, req, new grpc.Metadata(), { deadline: Date.now() + UNARY_DEADLINE_MS }, (err, res) => {
+        if (err) reject(fromServiceError(err, this.node));
+        else resolve(res);
+      });
+    });
+  }
+
+  info(): Promise<InfoResponse> {
+    return this.unaryCall(this.client.info, {});
+  }
+
+  async stopCapture(sessionId: string): Promise<boolean> {
+    return (await this.unaryCall(this.client.stopCapture, { sessionId })).stopped;
+  }
+
+  counters(sessionId = ''): Promise<CountersResponse> {
+    return this.unaryCall(this.client.counters, { sessionId });
+  }
+
+  async *capture(req: CaptureRequest, signal?: AbortSignal): AsyncIterable<CaptureEvent> {
+    const call = this.client.capture(req);
+    const onAbort = (): void => call.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for await (const ev of call as AsyncIterable<CaptureEvent>) yield ev;
+    } catch (err) {
+      if ((err as grpc.ServiceError).code === grpc.status.CANCELLED && signal?.aborted) return;
+      throw fromServiceError(err, this.node);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      call.cancel();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+}

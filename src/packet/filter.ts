@@ -1,0 +1,153 @@
+// The one filter model (proto `Filter`): OR within a field, AND across fields; addresses, MACs
+// and ports match source or destination. This module turns user tokens into that model and
+// rejects anything malformed — dropping a bad value silently would widen the capture.
+import { isIP } from 'node:net';
+import { CnspectError, badFlag } from '../errors.js';
+import { type Filter, type PortRange, Protocol, type ProtocolMatch, TcpFlag } from '../gen/cnspect/v1/agent.js';
+
+export type { Filter, PortRange, ProtocolMatch };
+export { Protocol, TcpFlag };
+
+export const PROTOCOL_NAMES: Record<string, Protocol> = {
+  TCP: Protocol.PROTOCOL_TCP,
+  UDP: Protocol.PROTOCOL_UDP,
+  ICMP: Protocol.PROTOCOL_ICMP,
+  ICMPV6: Protocol.PROTOCOL_ICMPV6,
+};
+
+export const TCP_FLAG_NAMES: Record<string, TcpFlag> = {
+  FIN: TcpFlag.TCP_FLAG_FIN, SYN: TcpFlag.TCP_FLAG_SYN, RST: TcpFlag.TCP_FLAG_RST, PSH: TcpFlag.TCP_FLAG_PSH,
+  ACK: TcpFlag.TCP_FLAG_ACK, URG: TcpFlag.TCP_FLAG_URG, ECE: TcpFlag.TCP_FLAG_ECE, CWR: TcpFlag.TCP_FLAG_CWR,
+};
+
+/** Bit of each flag in the TCP header's flags byte. */
+export const TCP_FLAG_BITS: Record<TcpFlag, number> = {
+  [TcpFlag.TCP_FLAG_UNSPECIFIED]: 0, [TcpFlag.UNRECOGNIZED]: 0,
+  [TcpFlag.TCP_FLAG_FIN]: 0x01, [TcpFlag.TCP_FLAG_SYN]: 0x02, [TcpFlag.TCP_FLAG_RST]: 0x04, [TcpFlag.TCP_FLAG_PSH]: 0x08,
+  [TcpFlag.TCP_FLAG_ACK]: 0x10, [TcpFlag.TCP_FLAG_URG]: 0x20, [TcpFlag.TCP_FLAG_ECE]: 0x40, [TcpFlag.TCP_FLAG_CWR]: 0x80,
+};
+
+export const PROTOCOL_HELP = `TCP, UDP, ICMP, ICMPv6, or TCP_<flag>[_<flag>…] with flags ${Object.keys(TCP_FLAG_NAMES).join(', ')} (case-insensitive)`;
+
+export function emptyFilter(): Filter {
+  return { cidrs: [], macs: [], ports: [], protocols: [] };
+}
+
+/** An IPv4/IPv6 address or CIDR, returned in canonical "addr/prefix" or "addr" form. */
+export function parseCidr(token: string, flag = '--ips'): string {
+  const text = token.trim();
+  const slash = text.indexOf('/');
+  const addr = slash < 0 ? text : text.slice(0, slash);
+  const family = isIP(addr);
+  if (family === 0) throw badFlag(flag, token, 'an IPv4 or IPv6 address, or a CIDR such as 10.244.0.0/16 or fd00::/64');
+  if (slash < 0) return addr.toLowerCase();
+  const prefixText = text.slice(slash + 1);
+  const max = family === 4 ? 32 : 128;
+  if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > max) {
+    throw badFlag(flag, token, `a prefix length from 0 to ${max} after the '/'`);
+  }
+  return `${addr.toLowerCase()}/${Number(prefixText)}`;
+}
+
+/** A 48-bit MAC in colon, dash or dotted (Cisco) form, returned as "aa:bb:cc:dd:ee:ff". */
+export function parseMac(token: string, flag = '--macs'): string {
+  const text = token.trim().toLowerCase();
+  let hex: string | undefined;
+  if (/^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/.test(text)) hex = text.replace(/[:-]/g, '');
+  else if (/^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$/.test(text)) hex = text.replace(/\./g, '');
+  if (!hex) throw badFlag(flag, token, 'a MAC address such as aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabb.ccdd.eeff');
+  return hex.match(/../g)!.join(':');
+}
+
+/** A port "80" or an inclusive range "8000-8080", each 0..65535. */
+export function parsePort(token: string, flag = '--ports'): PortRange {
+  const m = /^\s*(\d{1,5})(?:\s*-\s*(\d{1,5}))?\s*$/.exec(token);
+  const allowed = 'a port number 0-65535 or a range such as 8000-8080';
+  if (!m) throw badFlag(flag, token, allowed);
+  const first = Number(m[1]);
+  const last = m[2] === undefined ? first : Number(m[2]);
+  if (first > 65535 || last > 65535 || last < first) throw badFlag(flag, token, allowed);
+  return { first, last };
+}
+
+/** TCP, UDP, ICMP, ICMPv6 or TCP_<FLAG>[_<FLAG>…], case-insensitive. */
+export function parseProtocol(token: string, flag = '--protocols'): ProtocolMatch {
+  const parts = token.trim().toUpperCase().split('_');
+  const protocol = PROTOCOL_NAMES[parts[0] ?? ''];
+  if (protocol === undefined) throw badFlag(flag, token, PROTOCOL_HELP);
+  const tcpFlags: TcpFlag[] = [];
+  for (const name of parts.slice(1)) {
+    const bit = TCP_FLAG_NAMES[name];
+    if (protocol !== Protocol.PROTOCOL_TCP || bit === undefined) throw badFlag(flag, token, PROTOCOL_HELP);
+    if (!tcpFlags.includes(bit)) tcpFlags.push(bit);
+  }
+  return { protocol, tcpFlags };
+}
+
+/** Splits repeated and comma-separated flag values ("-i a,b -i c") into tokens; empty tokens are errors. */
+export function splitList(values: readonly string[] | undefined, flag: string): string[] {
+  const out: string[] = [];
+  for (const v of values ?? []) {
+    for (const part of v.split(',')) {
+      if (part.trim() === '') throw badFlag(flag, v, 'a comma-separated list with no empty items');
+      out.push(part.trim());
+    }
+  }
+  return out;
+}
+
+export interface FilterTokens {
+  ips?: readonly string[];
+  macs?: readonly string[];
+  ports?: readonly string[];
+  protocols?: readonly string[];
+}
+
+/** Builds the filter model from raw flag values, validating every token. */
+export function filterFromTokens(t: FilterTokens): Filter {
+  return {
+    cidrs: unique(splitList(t.ips, '--ips').map((x) => parseCidr(x))),
+    macs: unique(splitList(t.macs, '--macs').map((x) => parseMac(x))),
+    ports: splitList(t.ports, '--ports').map((x) => parsePort(x)),
+    protocols: splitList(t.protocols, '--protocols').map((x) => parseProtocol(x)),
+  };
+}
+
+function unique(xs: string[]): string[] {
+  return [...new Set(xs)];
+}
+
+/**
+ * Checks a filter that came over the wire: the same rules as the flags, so a remote client
+ * cannot smuggle in what the CLI would refuse. Returns it in canonical form.
+ */
+export function validateFilter(f: Filter | undefined): Filter {
+  if (!f) return emptyFilter();
+  const fail = (what: string, value: string, allowed: string): never => {
+    throw new CnspectError('CNSPECT_BAD_REQUEST', `invalid filter ${what}: ${JSON.stringify(value)}; allowed: ${allowed}`);
+  };
+  const limit = 64;
+  for (const [name, list] of [['cidrs', f.cidrs], ['macs', f.macs], ['ports', f.ports], ['protocols', f.protocols]] as const) {
+    if (list.length > limit) fail(name, `${list.length} values`, `at most ${limit}`);
+  }
+  const cidrs = f.cidrs.map((c) => {
+    try { return parseCidr(c); } catch { return fail('cidr', c, 'an IP address or CIDR'); }
+  });
+  const macs = f.macs.map((m) => {
+    try { return parseMac(m); } catch { return fail('mac', m, 'a MAC address'); }
+  });
+  for (const p of f.ports) {
+    if (!(p.first <= p.last && p.last <= 65535)) fail('port range', `${p.first}-${p.last}`, 'first <= last <= 65535');
+  }
+  for (const p of f.protocols) {
+    if (!Object.values(PROTOCOL_NAMES).includes(p.protocol)) fail('protocol', String(p.protocol), 'TCP, UDP, ICMP, ICMPv6');
+    for (const flag of p.tcpFlags) {
+      if (p.protocol !== Protocol.PROTOCOL_TCP || !Object.values(TCP_FLAG_NAMES).includes(flag)) fail('tcp flag', String(flag), 'TCP flags on TCP only');
+    }
+  }
+  return { cidrs, macs, ports: f.ports.map((p) => ({ first: p.first, last: p.last })), protocols: f.protocols.map((p) => ({ protocol: p.protocol, tcpFlags: [...p.tcpFlags] })) };
+}
+
+export function isEmptyFilter(f: Filter): boolean {
+  return f.cidrs.length === 0 && f.macs.length === 0 && f.ports.length === 0 && f.protocols.length === 0;
+}
