@@ -5,6 +5,7 @@ export const ERROR_CODES = {
   CNSPECT_BAD_FLAG: { exit: 2, grpc: 3 },
   CNSPECT_BAD_REQUEST: { exit: 2, grpc: 3 },
   CNSPECT_FILTER_UNSUPPORTED: { exit: 2, grpc: 9 },
+  CNSPECT_FILTER_NEVER_MATCHES: { exit: 2, grpc: 3 },
   CNSPECT_UNSUPPORTED: { exit: 2, grpc: 12 },
   CNSPECT_TOOL_MISSING: { exit: 3, grpc: 9 },
   CNSPECT_TOOL_FAILED: { exit: 3, grpc: 13 },

@@ -112,7 +112,9 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
       child.process.stderr!.on('data', onData);
       void child.exited.then((info) => {
         cleanup();
-        if (info.exitCode === 127) reject(new CnspectError('CNSPECT_TOOL_MISSING', 'tcpdump is not installed', { hint: 'apt-get install tcpdump' }));
+        if (/expression rejects all packets/.test(child.stderr)) {
+          reject(new CnspectError('CNSPECT_FILTER_NEVER_MATCHES', `the filter can never match a packet (kernel filter: ${bpf})`, { hint: 'flags are ANDed with each other: ports exist only on TCP and UDP, ICMP only on IPv4, ICMPv6 only on IPv6', context: { value: bpf } }));
+        } else if (info.exitCode === 127) reject(new CnspectError('CNSPECT_TOOL_MISSING', 'tcpdump is not installed', { hint: 'apt-get install tcpdump' }));
         else reject(new CnspectError('CNSPECT_TOOL_FAILED', `tcpdump exited at start (${info.exitCode ?? info.signal}): ${child.stderr.trim()}`, { context: { value: bpf } }));
       });
     });
