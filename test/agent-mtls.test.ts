@@ -1,0 +1,121 @@
+// The agent over gRPC with mandatory mutual TLS: real certificates, real captures in test
+// namespaces, refused clients, and a killed client whose tcpdump must not survive.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { Agent } from '../src/agent/agent.js';
+import { initCertificates } from '../src/agent/certs.js';
+import { serveAgent, type RunningServer } from '../src/agent/server.js';
+import { clientFilesIn, agentFilesIn, readTlsFiles } from '../src/agent/tls.js';
+import { LinuxTcpdumpBackend } from '../src/backends/linux/tcpdump.js';
+import { RemoteAgent } from '../src/cluster/agent-client.js';
+import { AgentClient, StopReason } from '../src/gen/cnspect/v1/agent.js';
+import { inNs, makeNetnsPair, tcpdumpPidsIn, waitNoTcpdump, type NetnsPair } from './helpers/netns.js';
+import { request, startCapture } from './helpers/capture.js';
+import { waitFor } from './helpers/wait.js';
+
+const CLIENT = fileURLToPath(new URL('../../test/fixtures/remote-client.mjs', import.meta.url));
+
+describe('agent over mutual TLS', () => {
+  let net: NetnsPair;
+  let dir: string;
+  let otherDir: string;
+  let agent: Agent;
+  let server: RunningServer;
+  let address: string;
+
+  before(async () => {
+    net = makeNetnsPair();
+    dir = mkdtempSync(join(tmpdir(), 'cnspect-tls-'));
+    otherDir = mkdtempSync(join(tmpdir(), 'cnspect-tls-other-'));
+    await initCertificates(dir, ['127.0.0.1', 'localhost']);
+    await initCertificates(otherDir, ['127.0.0.1'], 'another CA');
+    agent = new Agent(new LinuxTcpdumpBackend(), { maxSessions: 4 }, 'tls-node');
+    server = await serveAgent(agent, { listen: '127.0.0.1:0', tls: readTlsFiles(agentFilesIn(dir), 'agent') });
+    address = `127.0.0.1:${server.port}`;
+  });
+  after(async () => {
+    await agent.close();
+    await server.close();
+    net.destroy();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(otherDir, { recursive: true, force: true });
+  });
+
+  it('captures exact counts for a client holding a certificate from the agent\'s CA', async () => {
+    const remote = new RemoteAgent(address, readTlsFiles(clientFilesIn(dir), 'client'), 'tls-node');
+    try {
+      const info = await remote.info();
+      assert.equal(info.os, 'linux');
+      assert.equal(info.backend, 'tcpdump');
+      const cap = await startCapture(remote, request({ netns: net.b, tokens: { protocols: ['ICMP'], ips: [net.ipA] } }));
+      inNs(net.a, ['ping', '-c', '20', '-i', '0.01', net.ipB]);
+      await cap.waitPackets(40);
+      const counters = await remote.counters();
+      assert.equal(counters.sessions.length, 1);
+      const summary = await cap.stop();
+      assert.equal(summary.reason, StopReason.STOP_REASON_STOPPED);
+      assert.equal(cap.packets.length, 40);
+      assert.equal(summary.counters?.packets, 40n);
+      // Bad requests come back with their code across the wire.
+      await assert.rejects(startCapture(remote, request({ netns: 'no such ns' })), { code: 'CNSPECT_BAD_REQUEST' });
+    } finally {
+      await remote.close();
+    }
+  });
+
+  it('refuses a client with no certificate', async () => {
+    const client = new AgentClient(address, grpc.credentials.createSsl(readFileSync(join(dir, 'ca.crt'))));
+    try {
+      await assert.rejects(new Promise((resolve, reject) => client.info({}, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err, res) => (err ? reject(err) : resolve(res)))),
+        (err: grpc.ServiceError) => err.code === grpc.status.UNAVAILABLE);
+    } finally {
+      client.close();
+    }
+    assert.equal((await agent.info()).runningSessions, 0);
+  });
+
+  it('refuses a plaintext client', async () => {
+    const client = new AgentClient(address, grpc.credentials.createInsecure());
+    try {
+      await assert.rejects(new Promise((resolve, reject) => client.info({}, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err, res) => (err ? reject(err) : resolve(res)))),
+        (err: grpc.ServiceError) => err.code === grpc.status.UNAVAILABLE);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('refuses a client whose certificate comes from another CA', async () => {
+    // Trusts the agent (right CA) but presents a client certificate from another CA.
+    const foreign = readTlsFiles(clientFilesIn(otherDir), 'client');
+    const remote = new RemoteAgent(address, { ...foreign, ca: readFileSync(join(dir, 'ca.crt')) }, 'tls-node');
+    try {
+      await assert.rejects(remote.info(), (err: Error & { code?: string }) => err.code === 'CNSPECT_TLS' || err.code === 'CNSPECT_AGENT_UNREACHABLE');
+      await assert.rejects(startCapture(remote, request({ netns: net.b })));
+    } finally {
+      await remote.close();
+    }
+    assert.equal((await agent.info()).runningSessions, 0);
+    assert.equal(tcpdumpPidsIn(net.b).length, 0);
+  });
+
+  it('stops the session and its tcpdump when the client process is killed mid-capture', async () => {
+    const child = spawn(process.execPath, [CLIENT, address, dir, net.b], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    try {
+      await waitFor(() => /started \w+/.test(out), 'the client to start a capture');
+      assert.equal(tcpdumpPidsIn(net.b).length, 1);
+      child.kill('SIGKILL');
+      await waitNoTcpdump(net.b);
+      await waitFor(async () => (await agent.info()).runningSessions === 0, 'the agent to forget the session');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
