@@ -45,6 +45,7 @@ export class CaptureSession {
   private batch: Packet[] = [];
   private batchBytes = 0;
   private newIfaces: Interface[] = [];
+  private pendingNames = 0;
   private flushTimer: NodeJS.Timeout | undefined;
   private counterTimer: NodeJS.Timeout | undefined;
   private durationTimer: NodeJS.Timeout | undefined;
@@ -124,20 +125,30 @@ export class CaptureSession {
   }
 
   private learnInterface(ifindex: number): void {
-    this.ifaceNames.set(ifindex, `if${ifindex}`);
-    const handle = this.handle;
-    if (!handle) return;
-    // Name lookups are async (a new veth may appear mid-capture); the batch that carries the
-    // interface waits for nothing — the name is announced with the next flush.
-    void handle.interfaceName(ifindex).then((name) => {
+    const name = this.handle?.interfaceName(ifindex) ?? `if${ifindex}`;
+    if (typeof name === 'string') {
       this.ifaceNames.set(ifindex, name);
       this.newIfaces.push({ index: ifindex, name });
+      return;
+    }
+    // An interface that appeared after the start (a new veth): batches wait for its name so
+    // every packet reaches the client with its interface already announced.
+    this.ifaceNames.set(ifindex, `if${ifindex}`);
+    this.pendingNames++;
+    void name.then((resolved) => {
+      this.ifaceNames.set(ifindex, resolved);
+      this.newIfaces.push({ index: ifindex, name: resolved });
+      this.pendingNames--;
       this.flushTimer ??= setTimeout(() => this.flush(), BATCH_FLUSH_MS);
     });
   }
 
-  private flush(): void {
+  private flush(final = false): void {
     if (this.flushTimer) { clearTimeout(this.flushTimer); this.flushTimer = undefined; }
+    if (this.pendingNames > 0 && !final) {
+      this.flushTimer = setTimeout(() => this.flush(), BATCH_FLUSH_MS);
+      return;
+    }
     if (this.batch.length === 0 && this.newIfaces.length === 0) return;
     const packets = this.batch;
     const bytes = this.batchBytes;
@@ -181,8 +192,8 @@ export class CaptureSession {
       this.error ??= err as Error;
     }
     // Names of interfaces learnt in the last moments, then the last packets.
-    await Promise.all([...this.perIface.keys()].map((i) => this.handle?.interfaceName(i).then((n) => this.ifaceNames.set(i, n))));
-    this.flush();
+    for (let i = 0; this.pendingNames > 0 && i < 40; i++) await new Promise((r) => setTimeout(r, 25));
+    this.flush(true);
     const reason = this.stopReason ?? StopReason.STOP_REASON_STOPPED;
     if (this.snapshot().kernelDropped > 0n) {
       this.events.push({ event: { $case: 'notice', value: { level: Notice_Level.LEVEL_WARNING, code: 'CNSPECT_KERNEL_DROPS', message: `the kernel dropped ${this.handle?.kernelDropped()} packets the capture could not keep up with` } } });

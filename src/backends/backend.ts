@@ -33,8 +33,8 @@ export interface CaptureHandle {
   readonly snaplen: number;
   /** The kernel filter actually used, shown to the user. */
   readonly filterExpression: string;
-  /** Name of an interface index in the capture namespace (refreshed when an unknown one appears). */
-  interfaceName(ifindex: number): Promise<string>;
+  /** Name of an interface index in the capture namespace: a string when known, else a lookup (a new interface). */
+  interfaceName(ifindex: number): string | Promise<string>;
   /** Latest kernel drop count (asks the tool for fresh figures; they arrive asynchronously). */
   kernelDropped(): number;
   requestStats(): void;

@@ -57,7 +57,7 @@ export class PcapngEncoder {
   addPacket(p: PcapngPacket): void {
     const caplen = p.data.length;
     const comment = p.comment ? Buffer.from(p.comment, 'utf8') : undefined;
-    const flags = p.direction ? 8 + 4 : 0;
+    const flags = p.direction ? 8 : 0;
     const optLen = (comment ? 4 + pad4(comment.length) : 0) + flags + (comment || flags ? 4 : 0);
     const total = 28 + pad4(caplen) + optLen + 4;
     this.ensure(total);

@@ -136,12 +136,11 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
       linkType,
       snaplen: spec.snaplen,
       filterExpression: bpf,
-      interfaceName: async (ifindex) => {
-        if (!names.has(ifindex)) {
-          refreshing ??= listLinks(spec.netns).then((l) => { links = l; for (const x of l) names.set(x.index, x.name); }).catch(() => undefined).finally(() => { refreshing = undefined; });
-          await refreshing;
-        }
-        return names.get(ifindex) ?? `if${ifindex}`;
+      interfaceName: (ifindex) => {
+        const known = names.get(ifindex);
+        if (known !== undefined) return known;
+        refreshing ??= listLinks(spec.netns).then((l) => { links = l; for (const x of l) names.set(x.index, x.name); }).catch(() => undefined).finally(() => { refreshing = undefined; });
+        return refreshing.then(() => names.get(ifindex) ?? `if${ifindex}`);
       },
       kernelDropped: () => stats?.droppedByKernel ?? 0,
       requestStats: () => { child.signal('SIGUSR1'); },

@@ -1,0 +1,140 @@
+// `cnspect capture local` end to end: real traffic in test namespaces, output lines, a pcapng
+// checked by tshark, live counters from another command, Ctrl+C and a killed CLI.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { inNs, makeNetnsPair, sh, tcpdumpPidsIn, waitNoTcpdump, type NetnsPair } from './helpers/netns.js';
+import { runCli } from './helpers/cli.js';
+import { waitFor } from './helpers/wait.js';
+
+const BIN = fileURLToPath(new URL('../../bin/cnspect.js', import.meta.url));
+
+function tshark(file: string, fields: string[]): string[][] {
+  const out = sh(['tshark', '-r', file, '-T', 'fields', ...fields.flatMap((f) => ['-e', f])]);
+  return out.trim().split('\n').filter(Boolean).map((l) => l.split('\t'));
+}
+
+describe('cnspect capture local', () => {
+  let net: NetnsPair;
+  let dir: string;
+
+  before(() => {
+    net = makeNetnsPair();
+    dir = mkdtempSync(join(tmpdir(), 'cnspect-cli-'));
+  });
+  after(() => {
+    net.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const ping = (count: number): void => { inNs(net.a, ['ping', '-c', String(count), '-i', '0.01', net.ipB]); };
+
+  it('writes JSON lines and a pcapng that tshark reads back exactly', async () => {
+    const file = join(dir, 'icmp.pcapng');
+    const run = runCli(['capture', 'local', '--netns', net.b, '-t', 'ICMP', '-w', file, '-o', 'json']);
+    await waitFor(() => run.err().includes('capturing'), 'the capture to start');
+    ping(20);
+    await waitFor(() => run.out().split('\n').filter((l) => l.includes('"type":"packet"')).length >= 40, '40 packet lines');
+    run.signals.emit('SIGINT');
+    assert.equal(await run.exit, 0);
+    const lines = run.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const packets = lines.filter((l) => l.type === 'packet');
+    assert.equal(packets.length, 40);
+    assert.equal(lines[0]!.type, 'started');
+    assert.equal(lines.at(-1)!.type, 'summary');
+    assert.equal(lines.at(-1)!.reason, 'stopped');
+    const first = packets[0]!;
+    assert.equal(first.interface, 'eth0');
+    assert.equal(first.protocol, 'ICMP');
+    assert.equal(first.src, net.ipA);
+    assert.equal(first.dst, net.ipB);
+    assert.equal(first.direction, 'in');
+    assert.equal(first.length, 104, 'LINUX_SLL2 header (20) + IPv4 (20) + ICMP (64)');
+    assert.match(String(first.info), /^echo request, id \d+, seq 1$/);
+    assert.equal(packets.filter((p) => p.direction === 'out').length, 20);
+
+    const rows = tshark(file, ['frame.interface_name', 'ip.src', 'ip.dst', 'frame.time_epoch', 'frame.len', 'frame.cap_len', 'icmp.type']);
+    assert.equal(rows.length, 40);
+    assert.ok(rows.every((r) => r[0] === `${hostname()}/eth0`), `interface names: ${rows[0]![0]}`);
+    assert.deepEqual(new Set(rows.map((r) => `${r[1]}>${r[2]}`)), new Set([`${net.ipA}>${net.ipB}`, `${net.ipB}>${net.ipA}`]));
+    const times = rows.map((r) => Number(r[3]));
+    for (let i = 1; i < times.length; i++) assert.ok(times[i]! >= times[i - 1]!, 'timestamps increase');
+    assert.ok(Math.abs(times[0]! - Date.now() / 1000) < 120, 'timestamps are wall-clock epoch seconds');
+    assert.ok(rows.every((r) => r[4] === r[5]), 'whole packets kept (original length = captured length)');
+    assert.equal(rows.filter((r) => r[6] === '8').length, 20);
+    // Nanosecond resolution is declared on the interface.
+    assert.match(sh(['tshark', '-r', file, '-T', 'fields', '-e', 'frame.time_epoch', '-c', '1']), /^\d+\.\d{9}\n$/);
+  });
+
+  it('prints one text line per packet and a counters table with --counters-only', async () => {
+    const text = runCli(['capture', 'local', '--netns', net.b, '-t', 'icmp', '-d', '30', '--max-packets', '6']);
+    await waitFor(() => text.err().includes('capturing'), 'the capture to start');
+    ping(3);
+    assert.equal(await text.exit, 0);
+    const lines = text.out().trim().split('\n');
+    assert.equal(lines.length, 6);
+    assert.match(lines[0]!, new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{9} eth0 in ICMP ${net.ipA.replace(/\./g, '\\.')} > ${net.ipB.replace(/\./g, '\\.')} len 104: echo request, id \\d+, seq 1$`));
+    assert.match(text.err(), /6 packets, 624 bytes captured \(max_packets\)/);
+
+    const counting = runCli(['capture', 'local', '--netns', net.b, '-t', 'ICMP', '--counters-only']);
+    await waitFor(() => counting.err().includes('capturing'), 'the capture to start');
+    ping(5);
+    // Live counters of the running capture, read by another command through the local socket.
+    await waitFor(async () => {
+      const c = runCli(['counter', '-o', 'json']);
+      await c.exit;
+      const sessions = JSON.parse(c.out() || '[]') as Array<{ counters?: { packets: number; interfaces: Array<{ interface: string; rxPackets: number }> } }>;
+      return sessions.some((s) => s.counters?.packets === 10 && s.counters.interfaces.some((i) => i.interface === 'eth0' && i.rxPackets === 5));
+    }, 'cnspect counter to show 10 packets');
+    counting.signals.emit('SIGINT');
+    assert.equal(await counting.exit, 0);
+    assert.match(counting.out(), /NODE\s+INTERFACE\s+RX PKTS\s+RX BYTES\s+TX PKTS\s+TX BYTES/);
+    assert.match(counting.out(), /eth0\s+5\s+520\s+5\s+520/);
+    assert.doesNotMatch(counting.out(), /echo request/);
+  });
+
+  it('stops cleanly on Ctrl+C of the real process and keeps the pcapng valid', async () => {
+    const file = join(dir, 'sigint.pcapng');
+    const child = spawn(process.execPath, [BIN, 'capture', 'local', '--netns', net.b, '-t', 'ICMP', '-w', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    try {
+      await waitFor(() => err.includes('capturing'), 'the capture to start');
+      ping(4);
+      child.kill('SIGINT');
+      assert.equal(await exited, 0);
+      assert.match(err, /8 packets, \d+ bytes captured \(stopped\); 8 written to/);
+      assert.equal(tshark(file, ['frame.number']).length, 8);
+      await waitNoTcpdump(net.b);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('leaves no tcpdump behind when the CLI is killed outright', async () => {
+    const child = spawn(process.execPath, [BIN, 'capture', 'local', '--netns', net.b], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    try {
+      await waitFor(() => err.includes('capturing'), 'the capture to start');
+      assert.equal(tcpdumpPidsIn(net.b).length, 1);
+      child.kill('SIGKILL');
+      await waitNoTcpdump(net.b);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('refuses an unwritable -w path before capturing', async () => {
+    const run = runCli(['capture', 'local', '--netns', net.b, '-w', join(dir, 'no', 'such', 'dir.pcapng')]);
+    assert.equal(await run.exit, 2);
+    assert.match(run.err(), /CNSPECT_FILE: cannot write/);
+    assert.equal(existsSync(join(dir, 'no')), false);
+    assert.equal(tcpdumpPidsIn(net.b).length, 0);
+  });
+});

@@ -1,0 +1,83 @@
+// Flag rules, pinned from an argv: every bad value gets its own specific error and exit code 2,
+// before anything is captured.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { planCapture } from '../src/cli/capture.js';
+import { parseCaptureType, parseDurationSeconds, parseSize } from '../src/cli/flags.js';
+import { CaptureType, Protocol, TcpFlag } from '../src/gen/cnspect/v1/agent.js';
+import { runCli } from './helpers/cli.js';
+
+describe('capture flags', () => {
+  it('accepts ICMPv6 in any case and TCP flag combinations', () => {
+    const plan = planCapture('local', undefined, { protocols: ['ICMPv6,icmpv6', 'tcp_syn_ack'], ips: ['10.0.0.1', 'FD00::/64'], ports: ['53', '8000-8080'], macs: ['AA-BB-CC-DD-EE-FF', 'aabb.ccdd.eeff'] });
+    assert.deepEqual(plan.request.filter, {
+      cidrs: ['10.0.0.1', 'fd00::/64'],
+      macs: ['aa:bb:cc:dd:ee:ff'],
+      ports: [{ first: 53, last: 53 }, { first: 8000, last: 8080 }],
+      protocols: [
+        { protocol: Protocol.PROTOCOL_ICMPV6, tcpFlags: [] }, { protocol: Protocol.PROTOCOL_ICMPV6, tcpFlags: [] },
+        { protocol: Protocol.PROTOCOL_TCP, tcpFlags: [TcpFlag.TCP_FLAG_SYN, TcpFlag.TCP_FLAG_ACK] },
+      ],
+    });
+  });
+
+  it('reads --type case-insensitively (wcnspect turned DROP into all)', () => {
+    assert.equal(parseCaptureType('DROP'), CaptureType.CAPTURE_TYPE_DROP);
+    assert.equal(parseCaptureType('Flow'), CaptureType.CAPTURE_TYPE_FLOW);
+    assert.equal(parseCaptureType('all'), CaptureType.CAPTURE_TYPE_ALL);
+  });
+
+  it('converts durations and sizes', () => {
+    assert.equal(parseDurationSeconds('0'), 0);
+    assert.equal(parseDurationSeconds('2.5'), 2500);
+    assert.equal(parseSize('10M', '--max-bytes'), 10 * 1024 * 1024);
+    assert.equal(parseSize('1000', '--max-bytes'), 1000);
+  });
+
+  const bad: Array<[string[], RegExp]> = [
+    [['-i', '10.0.0.300'], /--ips: "10\.0\.0\.300"; allowed: an IPv4 or IPv6 address/],
+    [['-i', '10.0.0.0/33'], /--ips: "10\.0\.0\.0\/33"; allowed: a prefix length from 0 to 32/],
+    [['-i', '10.0.0.1,'], /--ips: "10\.0\.0\.1,"; allowed: a comma-separated list with no empty items/],
+    [['-m', 'aa:bb:cc:dd:ee'], /--macs: "aa:bb:cc:dd:ee"; allowed: a MAC address/],
+    [['-r', '70000'], /--ports: "70000"; allowed: a port number 0-65535/],
+    [['-r', '90-80'], /--ports: "90-80"/],
+    [['-t', 'SCTP'], /--protocols: "SCTP"; allowed: TCP, UDP, ICMP, ICMPv6/],
+    [['-t', 'UDP_SYN'], /--protocols: "UDP_SYN"/],
+    [['-t', 'TCP_XMAS'], /--protocols: "TCP_XMAS"/],
+    [['--type', 'some'], /--type: "some"; allowed: all, flow or drop/],
+    [['-d', '-1'], /--time: "-1"; allowed: a number of seconds >= 0/],
+    [['-d', 'ten'], /--time: "ten"/],
+    [['--snaplen', '10'], /--snaplen: "10"; allowed: a whole number from 64 to 262144/],
+    [['--max-bytes', '5X'], /--max-bytes: "5X"/],
+    [['-o', 'yaml'], /--output: "yaml"; allowed: text, json/],
+    [['--netns', '../x'], /--netns: "\.\.\/x"/],
+    [['--counters-only', '-w', 'x.pcapng'], /--counters-only captures no packets/],
+  ];
+  for (const [args, message] of bad) {
+    it(`refuses ${args.join(' ')} with a specific message and exit code 2`, async () => {
+      const run = runCli(['capture', 'local', ...args]);
+      assert.equal(await run.exit, 2);
+      assert.match(run.err(), message);
+      assert.match(run.err(), /^CNSPECT_BAD_FLAG: /);
+    });
+  }
+
+  it('refuses an unknown target and says which exist', async () => {
+    const run = runCli(['capture', 'everywhere']);
+    assert.equal(await run.exit, 2);
+    assert.match(run.err(), /capture target: "everywhere"; allowed: local, all, nodes, pods/);
+  });
+
+  it('says the agent cannot do --type drop yet, before capturing', async () => {
+    const run = runCli(['capture', 'local', '--type', 'DROP', '-d', '1']);
+    assert.equal(await run.exit, 2);
+    assert.match(run.err(), /CNSPECT_UNSUPPORTED: capture type drop is not available on this agent/);
+  });
+
+  it('prints help with no cluster or agent', async () => {
+    const run = runCli(['capture', '--help']);
+    assert.equal(await run.exit, 0);
+    assert.match(run.out(), /-t, --protocols/);
+    assert.match(run.out(), /ICMPv6/);
+  });
+});
