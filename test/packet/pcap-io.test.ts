@@ -75,7 +75,7 @@ describe('pcapng writer', () => {
     assert.deepEqual(rows[0]!.slice(0, 7), ['node1/eth0', 'eth0 on node1', '1700000000.123456789', '1514', '53', '10.0.0.1', 'default/pod-a → default/pod-b']);
     assert.deepEqual(rows[1]!.slice(0, 6), ['node2/any', '', '1700000000.223456789', String(f2.length), String(f2.length), '10.0.0.2']);
     assert.equal(rows[2]![2], '1700000001.000000000');
-    const dirs = sh(['tshark', '-r', file, '-T', 'fields', '-e', 'frame.packet_flags_direction']).trim().split('\n');
+    const dirs = sh(['tshark', '-r', file, '-T', 'fields', '-e', 'frame.packet_flags_direction']).replace(/\n$/, '').split('\n');
     assert.deepEqual(dirs.map((d) => (d ? Number(d) : 0)), [2, 1, 0], 'outbound, inbound, none');
   });
 });
