@@ -106,6 +106,11 @@ describe('cnspect capture local', () => {
     try {
       await waitFor(() => err.includes('capturing'), 'the capture to start');
       ping(4);
+      await waitFor(async () => {
+        const c = runCli(['counter', '-o', 'json']);
+        await c.exit;
+        return (JSON.parse(c.out() || '[]') as Array<{ counters?: { packets: number } }>).some((x) => x.counters?.packets === 8);
+      }, 'the running capture to count 8 packets');
       child.kill('SIGINT');
       assert.equal(await exited, 0);
       assert.match(err, /8 packets, \d+ bytes captured \(stopped\); 8 written to/);

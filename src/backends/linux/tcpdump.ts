@@ -13,6 +13,12 @@ import { type Link, listLinks, netnsPath } from './netns.js';
 export const TCPDUMP_BUFFER_KIB = 16384;
 /** How long tcpdump may take to open the device and print "listening on". */
 export const TCPDUMP_START_TIMEOUT_MS = 10_000;
+/**
+ * On stop, tcpdump leaves its loop without reading what is still in the kernel ring, so we
+ * first wait for the stream to go quiet this long (bounded by STOP_DRAIN_MAX_MS on a busy link).
+ */
+export const STOP_DRAIN_QUIET_MS = 100;
+export const STOP_DRAIN_MAX_MS = 1000;
 
 export interface TcpdumpArgs {
   /** Path of the network namespace file, or undefined for the current one. */
@@ -79,7 +85,9 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
     const packet: CapturedPacket = { sec: 0, nsec: 0, originalLength: 0, data: Buffer.alloc(0), ifindex: 0, direction: Dir.Unknown };
     let streamError: Error | undefined;
 
+    let lastDataAt = Date.now();
     child.process.stdout!.on('data', (chunk: Buffer) => {
+      lastDataAt = Date.now();
       if (streamError) return;
       try {
         reader.push(chunk, (r) => {
@@ -144,7 +152,15 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
       },
       kernelDropped: () => stats?.droppedByKernel ?? 0,
       requestStats: () => { child.signal('SIGUSR1'); },
-      stop: async () => { await child.stop('SIGTERM'); await ended; },
+      stop: async () => {
+        const asked = Date.now();
+        const deadline = asked + STOP_DRAIN_MAX_MS;
+        while (child.running && Date.now() < deadline && Date.now() - Math.max(lastDataAt, asked) < STOP_DRAIN_QUIET_MS) {
+          await new Promise((r) => setTimeout(r, STOP_DRAIN_QUIET_MS / 4));
+        }
+        await child.stop('SIGTERM');
+        await ended;
+      },
       ended,
     };
   }

@@ -1,0 +1,8 @@
+// `npm run bench`: runs every benchmark and prints one JSON object per benchmark, with the
+// command line, for bench/RESULTS.md.
+import { pipelineBench } from './pipeline.js';
+import { liveBench } from './live.js';
+
+const which = process.argv[2] ?? 'all';
+if (which === 'all' || which === 'pipeline') console.log(JSON.stringify({ bench: 'pipeline', ...pipelineBench() }));
+if (which === 'all' || which === 'live') console.log(JSON.stringify({ bench: 'live', ...(await liveBench()) }));
