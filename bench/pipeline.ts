@@ -8,7 +8,7 @@ import { PcapStreamReader } from '../src/packet/pcap-reader.js';
 import { decode, newDecoded } from '../src/packet/decode.js';
 import { compileFilter } from '../src/packet/match.js';
 import { filterFromTokens } from '../src/packet/filter.js';
-import { PcapngEncoder } from '../src/packet/pcapng-writer.js';
+import { PcapngEncoder, type PcapngPacket } from '../src/packet/pcapng-writer.js';
 
 export const PACKETS = Number(process.env.BENCH_PACKETS ?? 1_000_000);
 
@@ -65,6 +65,8 @@ export function runPipeline(path: string, out: string): PipelineResult {
   let ifaceAdded = false;
   const chunk = Buffer.alloc(1 << 20);
   const fd = openSync(path, 'r');
+  const write = (b: Buffer): void => { writeSync(outFd, b); };
+  const packet: PcapngPacket = { interfaceId: 0, sec: 0, nsec: 0, originalLength: 0, data: chunk };
   const start = process.hrtime.bigint();
   for (;;) {
     const n = readSync(fd, chunk, 0, chunk.length, null);
@@ -72,14 +74,16 @@ export function runPipeline(path: string, out: string): PipelineResult {
     reader.push(chunk.subarray(0, n), (r) => {
       packets++;
       if (!ifaceAdded) { enc.addInterface({ linkType: reader.header!.linkType, name: 'bench' }); ifaceAdded = true; }
-      decode(reader.header!.linkType, r.data, d);
-      if (!predicate(d, r.data)) return;
+      decode(reader.header!.linkType, r.chunk, d, r.offset, r.offset + r.caplen);
+      if (!predicate(d, r.chunk)) return;
       kept++;
-      enc.addPacket({ interfaceId: 0, sec: r.sec, nsec: r.nsec, originalLength: r.originalLength, data: r.data });
-      if (enc.buffered > 1 << 20) writeSync(outFd, enc.take());
+      packet.sec = r.sec; packet.nsec = r.nsec; packet.originalLength = r.originalLength;
+      packet.data = r.chunk; packet.start = r.offset; packet.end = r.offset + r.caplen;
+      enc.addPacket(packet);
+      if (enc.buffered > 1 << 20) enc.drainTo(write);
     });
   }
-  writeSync(outFd, enc.take());
+  enc.drainTo(write);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   closeSync(fd);
   closeSync(outFd);

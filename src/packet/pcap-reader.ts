@@ -17,8 +17,15 @@ export interface PcapRecord {
   /** Nanoseconds within the second. */
   nsec: number;
   originalLength: number;
-  /** Captured bytes; a view into the reader's chunk, valid until the next push. */
-  data: Buffer;
+  /** The chunk holding the record: captured bytes are chunk[offset, offset + caplen). Valid until the next push. */
+  chunk: Buffer;
+  offset: number;
+  caplen: number;
+}
+
+/** The record's captured bytes as a view (allocates a Buffer object: keep it off the hot path). */
+export function recordData(r: PcapRecord): Buffer {
+  return r.chunk.subarray(r.offset, r.offset + r.caplen);
 }
 
 const MAX_RECORD = 256 * 1024 * 4; // far above any snaplen libpcap accepts; beyond it the stream is corrupt
@@ -29,29 +36,63 @@ export class PcapStreamReader {
 
   /** Feeds a chunk; calls `onRecord` for each complete record (synchronously, in order). */
   push(chunk: Buffer, onRecord: (r: PcapRecord) => void): void {
-    let buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    let buf = chunk;
     let o = 0;
-    if (!this.header) {
-      if (buf.length < 24) { this.pending = Buffer.from(buf); return; }
-      this.header = parseGlobalHeader(buf);
-      o = 24;
+    if (this.pending.length) {
+      // Complete the record that straddles the previous chunk by copying only its own bytes.
+      const need = this.header ? this.bytesToComplete(chunk) : 24 - this.pending.length;
+      if (need > chunk.length) { this.pending = Buffer.concat([this.pending, chunk]); return; }
+      const joined = Buffer.concat([this.pending, chunk.subarray(0, need)]);
+      this.pending = Buffer.alloc(0);
+      if (!this.header) { this.header = parseGlobalHeader(joined); }
+      else this.parse(joined, 0, onRecord);
+      o = need;
     }
-    const { littleEndian: le, nanosecond } = this.header;
-    const record: PcapRecord = { sec: 0, nsec: 0, originalLength: 0, data: buf };
+    if (!this.header) {
+      if (buf.length - o < 24) { this.pending = Buffer.from(buf.subarray(o)); return; }
+      this.header = parseGlobalHeader(buf.subarray(o));
+      o += 24;
+    }
+    o = this.parse(buf, o, onRecord);
+    if (o < buf.length) this.pending = Buffer.from(buf.subarray(o));
+    buf = Buffer.alloc(0);
+  }
+
+  /** How many bytes of `chunk` complete the pending partial record (may exceed chunk's length). */
+  private bytesToComplete(chunk: Buffer): number {
+    const have = this.pending.length;
+    if (have < 16) {
+      if (have + chunk.length < 16) return 16 - have + 1; // not even the record header yet
+      const head = Buffer.concat([this.pending, chunk.subarray(0, 16 - have)]);
+      return 16 + this.caplenAt(head, 0) - have;
+    }
+    return 16 + this.caplenAt(this.pending, 0) - have;
+  }
+
+  private caplenAt(buf: Buffer, o: number): number {
+    const caplen = this.header!.littleEndian ? r32le(buf, o + 8) : r32be(buf, o + 8);
+    if (caplen > MAX_RECORD) throw new CnspectError('CNSPECT_TOOL_FAILED', `pcap stream corrupt: record of ${caplen} bytes`);
+    return caplen;
+  }
+
+  /** Emits the whole records in buf from o on; returns the offset of the first incomplete one. */
+  private parse(buf: Buffer, o: number, onRecord: (r: PcapRecord) => void): number {
+    const { littleEndian: le, nanosecond } = this.header!;
+    const r32 = le ? r32le : r32be;
+    const record: PcapRecord = { sec: 0, nsec: 0, originalLength: 0, chunk: buf, offset: 0, caplen: 0 };
     while (buf.length - o >= 16) {
-      const caplen = le ? buf.readUInt32LE(o + 8) : buf.readUInt32BE(o + 8);
-      if (caplen > MAX_RECORD) throw new CnspectError('CNSPECT_TOOL_FAILED', `pcap stream corrupt: record of ${caplen} bytes at offset ${o}`);
+      const caplen = this.caplenAt(buf, o);
       if (buf.length - o - 16 < caplen) break;
-      record.sec = le ? buf.readUInt32LE(o) : buf.readUInt32BE(o);
-      const frac = le ? buf.readUInt32LE(o + 4) : buf.readUInt32BE(o + 4);
+      record.sec = r32(buf, o);
+      const frac = r32(buf, o + 4);
       record.nsec = nanosecond ? frac : frac * 1000;
-      record.originalLength = le ? buf.readUInt32LE(o + 12) : buf.readUInt32BE(o + 12);
-      record.data = buf.subarray(o + 16, o + 16 + caplen);
+      record.originalLength = r32(buf, o + 12);
+      record.offset = o + 16;
+      record.caplen = caplen;
       onRecord(record);
       o += 16 + caplen;
     }
-    this.pending = o < buf.length ? Buffer.from(buf.subarray(o)) : Buffer.alloc(0);
-    buf = Buffer.alloc(0);
+    return o;
   }
 
   /** Bytes received but not yet forming a whole record (non-zero at the end = truncated stream). */
@@ -59,6 +100,10 @@ export class PcapStreamReader {
     return this.pending.length;
   }
 }
+
+// Reads without Buffer's per-call range checks (callers checked the length).
+const r32le = (b: Buffer, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16)) + b[o + 3]! * 0x1000000;
+const r32be = (b: Buffer, o: number): number => b[o]! * 0x1000000 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
 
 export function parseGlobalHeader(buf: Buffer): PcapHeader {
   const magicLE = buf.readUInt32LE(0);

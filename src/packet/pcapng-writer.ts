@@ -17,7 +17,10 @@ export interface PcapngPacket {
   sec: number;
   nsec: number;
   originalLength: number;
+  /** Captured bytes are data[start ?? 0, end ?? data.length). */
   data: Uint8Array;
+  start?: number;
+  end?: number;
   /** 0 unknown, 1 inbound, 2 outbound (epb_flags bits 0-1). */
   direction?: number;
   comment?: string;
@@ -29,6 +32,14 @@ const IF_NAME = 2, IF_DESCRIPTION = 3, IF_TSRESOL = 9;
 const EPB_FLAGS = 2;
 
 const pad4 = (n: number): number => (n + 3) & ~3;
+
+// Little-endian stores without Buffer's per-call range checks (the caller ensured capacity).
+function w32(b: Buffer, v: number, o: number): void {
+  b[o] = v & 0xff; b[o + 1] = (v >>> 8) & 0xff; b[o + 2] = (v >>> 16) & 0xff; b[o + 3] = (v >>> 24) & 0xff;
+}
+function w16(b: Buffer, v: number, o: number): void {
+  b[o] = v & 0xff; b[o + 1] = (v >>> 8) & 0xff;
+}
 
 /** Accumulates pcapng blocks; `take()` hands out what is ready to write. */
 export class PcapngEncoder {
@@ -55,7 +66,8 @@ export class PcapngEncoder {
   }
 
   addPacket(p: PcapngPacket): void {
-    const caplen = p.data.length;
+    const start = p.start ?? 0;
+    const caplen = (p.end ?? p.data.length) - start;
     const comment = p.comment ? Buffer.from(p.comment, 'utf8') : undefined;
     const flags = p.direction ? 8 : 0;
     const optLen = (comment ? 4 + pad4(comment.length) : 0) + flags + (comment || flags ? 4 : 0);
@@ -63,9 +75,9 @@ export class PcapngEncoder {
     this.ensure(total);
     const b = this.buf;
     let o = this.len;
-    b.writeUInt32LE(0x00000006, o);
-    b.writeUInt32LE(total, o + 4);
-    b.writeUInt32LE(p.interfaceId, o + 8);
+    w32(b, 0x00000006, o);
+    w32(b, total, o + 4);
+    w32(b, p.interfaceId, o + 8);
     // 64-bit ns timestamp split in two 32-bit halves with exact double arithmetic (no BigInt per packet):
     // ts = sec * 1e9 + nsec = (hiSec * 1e9) * 2^16 + (loSec * 1e9 + nsec), each product < 2^53.
     const hiSec = Math.floor(p.sec / 65536);
@@ -75,27 +87,27 @@ export class PcapngEncoder {
     const carry = Math.floor(low / 4294967296);
     low -= carry * 4294967296;
     const high = Math.floor(a / 65536) + Math.floor(bPart / 4294967296) + carry;
-    b.writeUInt32LE(high >>> 0, o + 12);
-    b.writeUInt32LE(low >>> 0, o + 16);
-    b.writeUInt32LE(caplen, o + 20);
-    b.writeUInt32LE(p.originalLength, o + 24);
-    b.set(p.data, o + 28);
+    w32(b, high >>> 0, o + 12);
+    w32(b, low >>> 0, o + 16);
+    w32(b, caplen, o + 20);
+    w32(b, p.originalLength, o + 24);
+    if (start === 0 && caplen === p.data.length) b.set(p.data, o + 28);
+    else Buffer.prototype.copy.call(p.data, b, o + 28, start, start + caplen); // a range copy without a view object
     o += 28 + caplen;
-    const padding = pad4(caplen) - caplen;
-    if (padding) { b.fill(0, o, o + padding); o += padding; }
+    for (let padding = pad4(caplen) - caplen; padding > 0; padding--) b[o++] = 0; // fill() costs more for 1-3 bytes
     if (comment) {
-      b.writeUInt16LE(OPT_COMMENT, o); b.writeUInt16LE(comment.length, o + 2);
+      w16(b, OPT_COMMENT, o); w16(b, comment.length, o + 2);
       comment.copy(b, o + 4);
       const cp = pad4(comment.length);
       b.fill(0, o + 4 + comment.length, o + 4 + cp);
       o += 4 + cp;
     }
     if (flags) {
-      b.writeUInt16LE(EPB_FLAGS, o); b.writeUInt16LE(4, o + 2); b.writeUInt32LE(p.direction! & 3, o + 4);
+      w16(b, EPB_FLAGS, o); w16(b, 4, o + 2); w32(b, p.direction! & 3, o + 4);
       o += 8;
     }
-    if (comment || flags) { b.writeUInt32LE(0, o); o += 4; }
-    b.writeUInt32LE(total, o);
+    if (comment || flags) { w32(b, 0, o); o += 4; }
+    w32(b, total, o);
     this.len = o + 4;
   }
 
@@ -109,6 +121,12 @@ export class PcapngEncoder {
     const out = Buffer.from(this.buf.subarray(0, this.len));
     this.len = 0;
     return out;
+  }
+
+  /** Hands the buffered bytes to `write` without copying, then empties the buffer. */
+  drainTo(write: (bytes: Buffer) => void): void {
+    if (this.len) write(this.buf.subarray(0, this.len));
+    this.len = 0;
   }
 
   private sectionHeader(application: string): void {

@@ -32,7 +32,7 @@ describe('pcap stream reader', () => {
       for (let cut = 0; cut <= file.length; cut++) {
         const reader = new PcapStreamReader();
         const got: Array<[number, number, number, number]> = [];
-        for (const chunk of [file.subarray(0, cut), file.subarray(cut)]) reader.push(chunk, (r) => got.push([r.sec, r.nsec, r.originalLength, r.data.length]));
+        for (const chunk of [file.subarray(0, cut), file.subarray(cut)]) reader.push(chunk, (r) => got.push([r.sec, r.nsec, r.originalLength, r.caplen]));
         assert.deepEqual(got, [[1700000000, nano ? 123 : 123000, 1500, frames[0]!.length], [1700000001, nano ? 999 : 999000, frames[1]!.length, frames[1]!.length]], `cut ${cut}`);
         assert.equal(reader.pendingBytes, 0);
         assert.equal(reader.header?.linkType, 1);

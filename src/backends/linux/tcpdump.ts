@@ -1,7 +1,7 @@
 // Packet capture with tcpdump (libpcap) streaming pcap to our stdout, in any network namespace.
 import { CnspectError } from '../../errors.js';
 import { Child } from '../../agent/child.js';
-import { PcapStreamReader } from '../../packet/pcap-reader.js';
+import { PcapStreamReader, recordData } from '../../packet/pcap-reader.js';
 import { Dir } from '../../packet/decode.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, PACKET_OUTGOING } from '../../packet/linktype.js';
 import type { CaptureBackend, CaptureHandle, CapturedPacket, CaptureSink, CaptureSpec } from '../backend.js';
@@ -82,6 +82,7 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
     const reader = new PcapStreamReader();
     const ownMac = selected?.mac ? Buffer.from(selected.mac.split(':').map((x) => parseInt(x, 16))) : undefined;
     const fixedIndex = selected?.index ?? 0;
+    const ownMacKnown = ownMac !== undefined && ownMac.some((b) => b !== 0);
     const packet: CapturedPacket = { sec: 0, nsec: 0, originalLength: 0, data: Buffer.alloc(0), ifindex: 0, direction: Dir.Unknown };
     let streamError: Error | undefined;
 
@@ -91,16 +92,17 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
       if (streamError) return;
       try {
         reader.push(chunk, (r) => {
-          packet.sec = r.sec; packet.nsec = r.nsec; packet.originalLength = r.originalLength; packet.data = r.data;
+          packet.sec = r.sec; packet.nsec = r.nsec; packet.originalLength = r.originalLength; packet.data = recordData(r);
           const lt = reader.header!.linkType;
-          if (lt === LINKTYPE_LINUX_SLL2 && r.data.length >= 11) {
-            packet.ifindex = r.data.readUInt32BE(4);
-            packet.direction = r.data[10] === PACKET_OUTGOING ? Dir.Out : Dir.In;
+          const data = packet.data;
+          if (lt === LINKTYPE_LINUX_SLL2 && data.length >= 11) {
+            packet.ifindex = data.readUInt32BE(4);
+            packet.direction = data[10] === PACKET_OUTGOING ? Dir.Out : Dir.In;
           } else {
             packet.ifindex = fixedIndex;
             // One Ethernet interface: our own source MAC means we sent it (loopback's zero MAC tells nothing).
-            packet.direction = lt === LINKTYPE_ETHERNET && ownMac && ownMac.some((b) => b !== 0) && r.data.length >= 12
-              ? (r.data.compare(ownMac, 0, 6, 6, 12) === 0 ? Dir.Out : Dir.In) : Dir.Unknown;
+            packet.direction = lt === LINKTYPE_ETHERNET && ownMac && ownMacKnown && data.length >= 12
+              ? (data.compare(ownMac, 0, 6, 6, 12) === 0 ? Dir.Out : Dir.In) : Dir.Unknown;
           }
           sink.packet(packet);
         });
