@@ -119,3 +119,63 @@ describe('agent over mutual TLS', () => {
     }
   });
 });
+
+describe('agent process exit', () => {
+  let net: NetnsPair;
+  let dir: string;
+  const BIN = fileURLToPath(new URL('../../bin/cnspect.js', import.meta.url));
+
+  before(async () => {
+    net = makeNetnsPair();
+    dir = mkdtempSync(join(tmpdir(), 'cnspect-tls-exit-'));
+    await initCertificates(dir, ['127.0.0.1']);
+  });
+  after(() => {
+    net.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function startAgentProcess(): Promise<{ child: ReturnType<typeof spawn>; address: string; err: () => string }> {
+    const files = agentFilesIn(dir);
+    const child = spawn(process.execPath, [BIN, 'agent', '--listen', '127.0.0.1:0', '--tls-cert', files.cert, '--tls-key', files.key, '--tls-ca', files.ca], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    const port = await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(err)?.[1], 'the agent to listen');
+    return { child, address: `127.0.0.1:${port}`, err: () => err };
+  }
+
+  it('ends running sessions with their final counts on SIGTERM, leaving no tcpdump', async () => {
+    const { child, address } = await startAgentProcess();
+    const exited = new Promise<number | null>((r) => child.once('close', r));
+    const remote = new RemoteAgent(address, readTlsFiles(clientFilesIn(dir), 'client'), 'exit-node');
+    try {
+      const cap = await startCapture(remote, request({ netns: net.b, tokens: { protocols: ['ICMP'] } }));
+      inNs(net.a, ['ping', '-c', '3', '-i', '0.01', net.ipB]);
+      await cap.waitPackets(6);
+      child.kill('SIGTERM');
+      const summary = await cap.summary;
+      assert.equal(summary.reason, StopReason.STOP_REASON_AGENT_EXIT);
+      assert.equal(summary.counters?.packets, 6n);
+      assert.equal(await exited, 0);
+      await waitNoTcpdump(net.b);
+    } finally {
+      await remote.close();
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('leaves no tcpdump when the agent process is killed outright', async () => {
+    const { child, address } = await startAgentProcess();
+    const remote = new RemoteAgent(address, readTlsFiles(clientFilesIn(dir), 'client'), 'kill-node');
+    try {
+      const cap = await startCapture(remote, request({ netns: net.b }));
+      assert.equal(tcpdumpPidsIn(net.b).length, 1);
+      child.kill('SIGKILL');
+      await waitNoTcpdump(net.b);
+      await assert.rejects(cap.summary, (err: Error & { code?: string }) => err.code === 'CNSPECT_AGENT_UNREACHABLE' || err.code === 'CNSPECT_AGENT_ERROR');
+    } finally {
+      await remote.close();
+      child.kill('SIGKILL');
+    }
+  });
+});

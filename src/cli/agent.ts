@@ -29,7 +29,8 @@ export async function runAgent(flags: AgentFlags, ctx: CliContext): Promise<numb
   const tls = readTlsFiles({ ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey }, 'the agent');
   const agent = new Agent(createBackend(), { maxSessions }, flags.nodeName);
   const server = await serveAgent(agent, { listen, tls });
-  ctx.err.write(`cnspect agent ${agent.node}: listening on ${listen} (mTLS)\n`);
+  const bound = listen.replace(/:\d+$/, `:${server.port}`); // port 0 = any free port
+  ctx.err.write(`cnspect agent ${agent.node}: listening on ${bound} (mTLS)\n`);
   await new Promise<void>((resolve) => {
     const stop = (): void => { resolve(); };
     ctx.signals.once('SIGINT', stop);
