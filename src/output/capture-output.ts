@@ -1,0 +1,137 @@
+// Where a capture's events go: packet lines (text or JSON) to a stream, packets to a pcapng file,
+// notices and summaries to stderr, counters kept for the final table. One instance serves every
+// node of a capture, so lines and files carry the node.
+import { type CaptureEvent, type CaptureSummary, type CounterSnapshot, StopReason } from '../gen/cnspect/v1/agent.js';
+import { DIRECTION_FLAG_INBOUND, DIRECTION_FLAG_OUTBOUND } from '../packet/pcapng-writer.js';
+import { Direction } from '../gen/cnspect/v1/agent.js';
+import type { OutputFormat } from '../cli/flags.js';
+import { packetLine, packetRecord } from './packet-record.js';
+import type { PcapngFile } from './pcapng-file.js';
+import { safe, table } from './terminal.js';
+
+export interface CaptureOutputOptions {
+  /** Packet lines: "text", "json", or undefined for none (e.g. with -w and no -o). */
+  format: OutputFormat | undefined;
+  out: NodeJS.WritableStream;
+  err: NodeJS.WritableStream;
+  file?: PcapngFile;
+  /** Prefix lines with the node name (several nodes). */
+  showNode: boolean;
+}
+
+interface NodeState {
+  linkType: number;
+  snaplen: number;
+  names: Map<number, string>;
+  summary?: CaptureSummary;
+  lastCounters?: CounterSnapshot;
+  sessionId?: string;
+}
+
+export class CaptureOutput {
+  private readonly nodes = new Map<string, NodeState>();
+
+  constructor(private readonly o: CaptureOutputOptions) {}
+
+  private state(node: string): NodeState {
+    let s = this.nodes.get(node);
+    if (!s) { s = { linkType: 1, snaplen: 0, names: new Map() }; this.nodes.set(node, s); }
+    return s;
+  }
+
+  sessionId(node: string): string | undefined {
+    return this.nodes.get(node)?.sessionId;
+  }
+
+  summary(node: string): CaptureSummary | undefined {
+    return this.nodes.get(node)?.summary;
+  }
+
+  handle(node: string, ev: CaptureEvent): void {
+    const s = this.state(node);
+    const e = ev.event;
+    if (!e) return;
+    switch (e.$case) {
+      case 'started':
+        s.linkType = e.value.linkType; s.snaplen = e.value.snaplenBytes; s.sessionId = e.value.sessionId;
+        if (this.o.format === 'json') this.line(JSON.stringify({ type: 'started', node, sessionId: e.value.sessionId, filter: e.value.bpfExpression }));
+        this.o.err.write(`${safe(node)}: capturing (session ${safe(e.value.sessionId)}, kernel filter: ${e.value.bpfExpression ? safe(e.value.bpfExpression) : 'none'})\n`);
+        break;
+      case 'packets':
+        for (const i of e.value.interfaces) s.names.set(i.index, safe(i.name));
+        for (const p of e.value.packets) {
+          const iface = s.names.get(p.interfaceIndex) ?? `if${p.interfaceIndex}`;
+          if (this.o.file) {
+            const id = this.o.file.interfaceId(`${node}/${p.interfaceIndex}`, { linkType: s.linkType, name: `${node}/${iface}`, description: `${iface} on ${node}`, snaplen: s.snaplen });
+            const ns = p.timestampNs;
+            this.o.file.add({
+              interfaceId: id, sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n), originalLength: p.originalLength, data: p.data,
+              direction: p.direction === Direction.DIRECTION_INBOUND ? DIRECTION_FLAG_INBOUND : p.direction === Direction.DIRECTION_OUTBOUND ? DIRECTION_FLAG_OUTBOUND : 0,
+            });
+          }
+          if (this.o.format) {
+            const rec = packetRecord(node, s.linkType, iface, p);
+            this.line(this.o.format === 'json' ? JSON.stringify(rec) : safe(packetLine(rec, this.o.showNode)));
+          }
+        }
+        break;
+      case 'counters':
+        s.lastCounters = e.value;
+        break;
+      case 'notice':
+        if (this.o.format === 'json') this.line(JSON.stringify({ type: 'notice', node, code: e.value.code, message: e.value.message }));
+        this.o.err.write(`${safe(node)}: ${safe(e.value.code)}: ${safe(e.value.message)}\n`);
+        break;
+      case 'summary':
+        s.summary = e.value;
+        s.lastCounters = e.value.counters;
+        this.o.file?.flush();
+        if (this.o.format === 'json') this.line(JSON.stringify(summaryJson(node, e.value)));
+        break;
+    }
+  }
+
+  private line(text: string): void {
+    this.o.out.write(`${text}\n`);
+  }
+
+  /** The per-interface counters table of every node (for --counters-only and the end of a capture). */
+  countersTable(): string {
+    const rows: string[][] = [];
+    for (const [node, s] of this.nodes) {
+      const c = s.lastCounters;
+      if (!c) continue;
+      for (const i of c.interfaces) {
+        rows.push([node, safe(i.interface), `${i.rxPackets}`, `${i.rxBytes}`, `${i.txPackets}`, `${i.txBytes}`, `${i.otherPackets}`, `${i.otherBytes}`]);
+      }
+      rows.push([node, 'TOTAL', '', '', '', '', `${c.packets} packets`, `${c.bytes} bytes, kernel drops ${c.kernelDropped}, stream drops ${c.streamDropped}`]);
+    }
+    return table(['NODE', 'INTERFACE', 'RX PKTS', 'RX BYTES', 'TX PKTS', 'TX BYTES', 'OTHER PKTS', 'OTHER BYTES'], rows);
+  }
+
+  countersJson(): unknown[] {
+    return [...this.nodes].filter(([, s]) => s.lastCounters).map(([node, s]) => countersJson(node, s.lastCounters!));
+  }
+}
+
+export function countersJson(node: string, c: CounterSnapshot): Record<string, unknown> {
+  return {
+    node, sessionId: c.sessionId, packets: Number(c.packets), bytes: Number(c.bytes), kernelDropped: Number(c.kernelDropped), streamDropped: Number(c.streamDropped),
+    interfaces: c.interfaces.map((i) => ({
+      interface: i.interface, rxPackets: Number(i.rxPackets), rxBytes: Number(i.rxBytes), txPackets: Number(i.txPackets), txBytes: Number(i.txBytes),
+      otherPackets: Number(i.otherPackets), otherBytes: Number(i.otherBytes),
+    })),
+  };
+}
+
+export function stopReasonName(r: StopReason): string {
+  return (StopReason[r] ?? 'UNKNOWN').replace('STOP_REASON_', '').toLowerCase();
+}
+
+function summaryJson(node: string, s: CaptureSummary): Record<string, unknown> {
+  return {
+    type: 'summary', node, sessionId: s.sessionId, reason: stopReasonName(s.reason), durationMs: Number(s.durationMs),
+    ...(s.errorCode ? { errorCode: s.errorCode, errorMessage: s.errorMessage } : {}),
+    counters: s.counters ? countersJson(node, s.counters) : undefined,
+  };
+}
