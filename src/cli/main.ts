@@ -7,6 +7,7 @@ import { captureCommand } from './capture.js';
 import { certsCommand } from './certs.js';
 import type { CliContext } from './context.js';
 import { counterCommand } from './counter.js';
+import { labCommand } from './lab.js';
 
 export function defaultContext(): CliContext {
   return {
@@ -24,7 +25,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) })
     .exitOverride();
-  for (const make of [captureCommand, counterCommand, agentCommand, certsCommand]) {
+  for (const make of [captureCommand, counterCommand, agentCommand, certsCommand, labCommand]) {
     program.addCommand(make(ctx, setExit).exitOverride().configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) }));
   }
   return program;

@@ -1,0 +1,98 @@
+// A static inventory: nodes (and how to reach their agents), pods, and the client's TLS
+// material. It is how the CLI reaches the lab and any non-Kubernetes hosts. YAML, validated
+// strictly: an entry that does not fit is an error naming the entry and the field.
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { isIP } from 'node:net';
+import { parse } from 'yaml';
+import { CnspectError } from '../errors.js';
+
+export interface InventoryNode {
+  name: string;
+  /** host:port of the node's agent. */
+  address: string;
+  os: 'linux' | 'windows';
+}
+
+export interface InventoryPod {
+  name: string;
+  namespace: string;
+  node: string;
+  ips: string[];
+  labels: Record<string, string>;
+}
+
+export interface Inventory {
+  path: string;
+  nodes: InventoryNode[];
+  pods: InventoryPod[];
+  /** Client certificate, key and the agents' CA (absolute paths). */
+  tls?: { ca: string; cert: string; key: string };
+}
+
+const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+function fail(path: string, where: string, what: string): never {
+  throw new CnspectError('CNSPECT_FILE', `inventory ${path}: ${where}: ${what}`, { hint: 'see "Inventory" in the README for the format' });
+}
+
+function str(v: unknown, path: string, where: string, pattern?: RegExp, allowed?: string): string {
+  if (typeof v !== 'string' || v === '') fail(path, where, 'must be a non-empty string');
+  if (pattern && !pattern.test(v)) fail(path, where, `${JSON.stringify(v)} is not ${allowed}`);
+  return v;
+}
+
+/** Pure: YAML text → inventory; relative TLS paths are resolved against `path`'s directory. */
+export function parseInventory(text: string, path: string): Inventory {
+  let doc: unknown;
+  try { doc = parse(text); } catch (err) { fail(path, 'YAML', (err as Error).message); }
+  if (typeof doc !== 'object' || doc === null) fail(path, 'top level', 'must be a mapping with nodes, pods and tls');
+  const d = doc as Record<string, unknown>;
+  const known = new Set(['nodes', 'pods', 'tls']);
+  for (const k of Object.keys(d)) if (!known.has(k)) fail(path, k, 'unknown key (allowed: nodes, pods, tls)');
+  if (!Array.isArray(d.nodes) || d.nodes.length === 0) fail(path, 'nodes', 'must be a non-empty list');
+  const nodes = d.nodes.map((n: unknown, i): InventoryNode => {
+    const o = (n ?? {}) as Record<string, unknown>;
+    const where = `nodes[${i}]`;
+    const os = o.os ?? 'linux';
+    if (os !== 'linux' && os !== 'windows') fail(path, `${where}.os`, `${JSON.stringify(os)} is not linux or windows`);
+    return {
+      name: str(o.name, path, `${where}.name`, NAME, 'a node name (lower-case letters, digits, "-", ".")'),
+      address: str(o.address, path, `${where}.address`, /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port'),
+      os,
+    };
+  });
+  const nodeNames = new Set(nodes.map((n) => n.name));
+  if (nodeNames.size !== nodes.length) fail(path, 'nodes', 'node names must be unique');
+  const podsRaw = d.pods ?? [];
+  if (!Array.isArray(podsRaw)) fail(path, 'pods', 'must be a list');
+  const pods = podsRaw.map((p: unknown, i): InventoryPod => {
+    const o = (p ?? {}) as Record<string, unknown>;
+    const where = `pods[${i}]`;
+    const node = str(o.node, path, `${where}.node`);
+    if (!nodeNames.has(node)) fail(path, `${where}.node`, `${JSON.stringify(node)} is not one of the nodes (${[...nodeNames].join(', ')})`);
+    if (!Array.isArray(o.ips) || o.ips.length === 0) fail(path, `${where}.ips`, 'must be a non-empty list of IP addresses');
+    const ips = o.ips.map((ip: unknown, j) => {
+      if (typeof ip !== 'string' || isIP(ip) === 0) fail(path, `${where}.ips[${j}]`, `${JSON.stringify(ip)} is not an IP address`);
+      return ip;
+    });
+    const labels: Record<string, string> = {};
+    for (const [k, v] of Object.entries((o.labels ?? {}) as Record<string, unknown>)) labels[k] = String(v);
+    return { name: str(o.name, path, `${where}.name`, NAME, 'a pod name'), namespace: typeof o.namespace === 'string' ? o.namespace : 'default', node, ips, labels };
+  });
+  let tls: Inventory['tls'];
+  if (d.tls !== undefined) {
+    const t = d.tls as Record<string, unknown>;
+    const abs = (k: string): string => { const v = str(t[k], path, `tls.${k}`); return isAbsolute(v) ? v : resolve(dirname(path), v); };
+    tls = { ca: abs('ca'), cert: abs('cert'), key: abs('key') };
+  }
+  return { path, nodes, pods, tls };
+}
+
+export function loadInventory(path: string): Inventory {
+  let text: string;
+  try { text = readFileSync(path, 'utf8'); } catch (err) {
+    throw new CnspectError('CNSPECT_FILE', `cannot read inventory ${path}: ${(err as Error).message}`, { cause: err, hint: 'pass the file `cnspect lab up` printed, or write one (README, "Inventory")' });
+  }
+  return parseInventory(text, path);
+}
