@@ -10,6 +10,8 @@ export const ERROR_CODES = {
   CNSPECT_TOOL_MISSING: { exit: 3, grpc: 9 },
   CNSPECT_TOOL_FAILED: { exit: 3, grpc: 13 },
   CNSPECT_NETNS_NOT_FOUND: { exit: 2, grpc: 5 },
+  CNSPECT_POD_NOT_FOUND: { exit: 2, grpc: 5 },
+  CNSPECT_NODE_FAILED: { exit: 4, grpc: 14 },
   CNSPECT_INTERFACE_NOT_FOUND: { exit: 2, grpc: 5 },
   CNSPECT_SESSION_NOT_FOUND: { exit: 2, grpc: 5 },
   CNSPECT_TOO_MANY_SESSIONS: { exit: 3, grpc: 8 },

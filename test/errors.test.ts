@@ -17,6 +17,8 @@ const EXPECTED: Record<ErrorCode, [exit: number, grpc: number]> = {
   CNSPECT_TOOL_MISSING: [3, grpc.status.FAILED_PRECONDITION],
   CNSPECT_TOOL_FAILED: [3, grpc.status.INTERNAL],
   CNSPECT_NETNS_NOT_FOUND: [2, grpc.status.NOT_FOUND],
+  CNSPECT_POD_NOT_FOUND: [2, grpc.status.NOT_FOUND],
+  CNSPECT_NODE_FAILED: [4, grpc.status.UNAVAILABLE],
   CNSPECT_INTERFACE_NOT_FOUND: [2, grpc.status.NOT_FOUND],
   CNSPECT_SESSION_NOT_FOUND: [2, grpc.status.NOT_FOUND],
   CNSPECT_TOO_MANY_SESSIONS: [3, grpc.status.RESOURCE_EXHAUSTED],

@@ -2,10 +2,11 @@
 // from remote CLIs. It validates every request at this boundary, keeps sessions apart, and
 // enforces its limits.
 import { hostname } from 'node:os';
+import { isIP } from 'node:net';
 import { CnspectError } from '../errors.js';
 import type { CaptureBackend } from '../backends/backend.js';
 import {
-  type CaptureEvent, type CaptureRequest, type CountersResponse, type InfoResponse, CaptureType, StopReason,
+  type CaptureEvent, type CaptureRequest, type CountersResponse, type InfoResponse, type PodRef, CaptureType, StopReason,
 } from '../gen/cnspect/v1/agent.js';
 import { validateFilter } from '../packet/filter.js';
 import { validateInterfaceName } from '../backends/linux/netns.js';
@@ -46,8 +47,9 @@ export function validateCaptureRequest(req: CaptureRequest, node: string, backen
   if (req.counterIntervalMs !== 0 && (req.counterIntervalMs < 100 || req.counterIntervalMs > 60_000)) {
     throw new CnspectError('CNSPECT_BAD_REQUEST', `counter interval ${req.counterIntervalMs} ms is out of range; allowed: 100-60000`);
   }
+  const pods = validatePods(req);
   return {
-    spec: { filter: validateFilter(req.filter), type, snaplen, interface: iface, netns: req.netns },
+    spec: { filter: validateFilter(req.filter), type, snaplen, interface: iface, netns: req.netns, pods, inPod: req.inPod, node },
     node,
     durationMs: Number(req.durationMs),
     maxPackets: Number(req.maxPackets),
@@ -55,6 +57,21 @@ export function validateCaptureRequest(req: CaptureRequest, node: string, backen
     countersOnly: req.countersOnly,
     counterIntervalMs: req.counterIntervalMs || DEFAULT_COUNTER_INTERVAL_MS,
   };
+}
+
+const K8S_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+export const MAX_PODS_PER_SESSION = 32;
+
+function validatePods(req: CaptureRequest): PodRef[] {
+  const bad = (message: string): never => { throw new CnspectError('CNSPECT_BAD_REQUEST', message); };
+  if (req.pods.length > MAX_PODS_PER_SESSION) bad(`${req.pods.length} pods in one session; allowed: at most ${MAX_PODS_PER_SESSION}`);
+  if (req.inPod && req.pods.length !== 1) bad(`in_pod captures inside one pod; got ${req.pods.length}`);
+  if (req.pods.length && (req.netns || (req.interface && req.interface !== 'any'))) bad('pods cannot be combined with an interface or a network namespace: the agent finds the pods\' own');
+  return req.pods.map((p) => {
+    if (!K8S_NAME.test(p.name) || !K8S_NAME.test(p.namespace)) bad(`invalid pod ${JSON.stringify(`${p.namespace}/${p.name}`)}; allowed: Kubernetes names`);
+    if (p.ips.length === 0 || p.ips.length > 4 || p.ips.some((ip) => isIP(ip) === 0)) bad(`pod ${p.namespace}/${p.name} needs 1-4 IP addresses; got ${JSON.stringify(p.ips)}`);
+    return { namespace: p.namespace, name: p.name, ips: [...p.ips] };
+  });
 }
 
 export class Agent implements AgentApi {

@@ -74,7 +74,7 @@ export class CaptureSession {
         $case: 'started',
         value: {
           sessionId: this.id, node: this.options.node, bpfExpression: this.handle.filterExpression,
-          linkType: this.handle.linkType, snaplenBytes: this.handle.snaplen, startTimeNs: this.startedNs,
+          linkType: this.handle.linkType, snaplenBytes: this.handle.snaplen, startTimeNs: this.startedNs, capturePoint: this.handle.capturePoint,
         },
       },
     });

@@ -1,6 +1,6 @@
 // The one interface between the agent and an OS: the agent owns sessions, limits and events;
 // a backend only starts a capture and reports packets, interfaces and kernel drop figures.
-import type { CaptureType, Filter } from '../gen/cnspect/v1/agent.js';
+import type { CaptureType, Filter, PodRef } from '../gen/cnspect/v1/agent.js';
 import type { Dir } from '../packet/decode.js';
 
 /** A capture request after validation at the agent boundary. */
@@ -12,6 +12,11 @@ export interface CaptureSpec {
   interface: string;
   /** A name under /run/netns, or "" for the agent's own namespace. */
   netns: string;
+  /** Pods on this node: capture on their host-side interfaces (or inside the one pod with inPod). */
+  pods: PodRef[];
+  inPod: boolean;
+  /** The agent's node name, for messages. */
+  node: string;
 }
 
 export interface CapturedPacket {
@@ -29,6 +34,8 @@ export interface CaptureSink {
 }
 
 export interface CaptureHandle {
+  /** Where it captures, in words (interface, namespace or the pods' interfaces). */
+  readonly capturePoint: string;
   readonly linkType: number;
   readonly snaplen: number;
   /** The kernel filter actually used, shown to the user. */

@@ -2,6 +2,8 @@
 import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
 import { CnspectError, badFlag, describeError, isErrorCode, ERROR_CODES } from '../errors.js';
+import type { AgentApi } from '../agent/agent.js';
+import { readTlsFiles } from '../agent/tls.js';
 import { type CaptureRequest, CaptureType, StopReason } from '../gen/cnspect/v1/agent.js';
 import { filterFromTokens, PROTOCOL_HELP } from '../packet/filter.js';
 import { CaptureOutput, stopReasonName } from '../output/capture-output.js';
@@ -13,6 +15,8 @@ import {
 
 /** After the first Ctrl+C, how long to wait for every node's final counts before giving up. */
 export const STOP_WAIT_MS = 5000;
+/** How long a node may take to start its capture before it is reported as failed. */
+export const START_TIMEOUT_MS = 15_000;
 
 export const CAPTURE_TARGETS = ['local', 'all', 'nodes', 'pods'] as const;
 
@@ -32,10 +36,16 @@ export interface CaptureFlags {
   output?: string;
   interface?: string;
   netns?: string;
+  inventory?: string;
+  inPod?: boolean;
 }
 
 export interface CapturePlan {
   target: (typeof CAPTURE_TARGETS)[number];
+  names: string | undefined;
+  namespace: string;
+  inPod: boolean;
+  inventoryPath: string | undefined;
   request: CaptureRequest;
   format: OutputFormat | undefined;
   writePath: string | undefined;
@@ -45,10 +55,14 @@ export interface CapturePlan {
 /** Pure: flags → a validated plan. Every bad value is refused here, before anything starts. */
 export function planCapture(target: string, names: string | undefined, flags: CaptureFlags): CapturePlan {
   if (!(CAPTURE_TARGETS as readonly string[]).includes(target)) throw badFlag('capture target', target, CAPTURE_TARGETS.join(', '));
-  if (target !== 'local') {
-    throw new CnspectError('CNSPECT_UNSUPPORTED', `capture ${target}${names ? ` ${names}` : ''} needs cluster targets, which this version cannot reach yet`, { hint: 'use `cnspect capture local` on the node itself' });
+  const kind = target as CapturePlan['target'];
+  if ((kind === 'local' || kind === 'all') && names) throw badFlag(`capture ${kind}`, names, 'no further arguments');
+  if (kind !== 'local' && !flags.inventory) {
+    throw new CnspectError('CNSPECT_BAD_FLAG', `capture ${kind} needs --inventory FILE to know the nodes and pods`, { hint: 'start a lab with `cnspect lab up` (it prints the file), or write one (README, "Inventory")' });
   }
-  if (names) throw badFlag('capture local', names, 'no further arguments');
+  if (kind !== 'local' && (flags.netns !== undefined || flags.interface !== undefined) && kind === 'pods') {
+    throw new CnspectError('CNSPECT_BAD_FLAG', '--interface and --netns cannot be combined with `capture pods`: the agent finds each pod\'s interface');
+  }
   const filter = filterFromTokens({ ips: flags.ips, macs: flags.macs, ports: flags.ports, protocols: flags.protocols });
   const type = flags.type === undefined ? CaptureType.CAPTURE_TYPE_ALL : parseCaptureType(flags.type);
   const durationMs = flags.time === undefined ? 0 : parseDurationSeconds(flags.time);
@@ -62,10 +76,14 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
   const iface = flags.interface ?? 'any';
   if (flags.netns !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(flags.netns)) throw badFlag('--netns', flags.netns, 'a network namespace name as listed by `ip netns list`');
   return {
-    target: 'local',
+    target: kind,
+    names,
+    namespace: flags.namespace ?? 'default',
+    inPod: flags.inPod ?? false,
+    inventoryPath: flags.inventory,
     request: {
       filter, type, durationMs: BigInt(durationMs), countersOnly, snaplenBytes: snaplen, maxBytes: BigInt(maxBytes), maxPackets: BigInt(maxPackets),
-      interface: iface, netns: flags.netns ?? '', counterIntervalMs: 0,
+      interface: iface, netns: flags.netns ?? '', counterIntervalMs: 0, pods: [], inPod: false,
     },
     format,
     writePath: flags.write,
@@ -73,61 +91,143 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
   };
 }
 
+/** One stream of the capture: a node's agent (or the in-process one) and what to ask it. */
+interface Job {
+  label: string;
+  api: AgentApi;
+  request: CaptureRequest;
+  close(): Promise<void>;
+}
+
+async function jobsOf(plan: CapturePlan, ctx: CliContext): Promise<{ jobs: Job[]; podNames?: Map<string, string> }> {
+  if (plan.target === 'local') {
+    const { agent, close } = await ctx.localAgent();
+    return { jobs: [{ label: hostname(), api: agent, request: plan.request, close }] };
+  }
+  const { loadInventory } = await import('../cluster/inventory.js');
+  const { jobsFor, podNamesByIp } = await import('../cluster/targets.js');
+  const { RemoteAgent } = await import('../cluster/agent-client.js');
+  const inventory = loadInventory(plan.inventoryPath!);
+  const nodeJobs = jobsFor(inventory, plan.target, plan.names, plan.namespace, plan.inPod, plan.request);
+  if (!inventory.tls) throw new CnspectError('CNSPECT_TLS', `inventory ${inventory.path} has no tls section (ca, cert, key)`, { hint: 'agents only accept mTLS clients' });
+  const tls = readTlsFiles(inventory.tls, 'the client');
+  const jobs = nodeJobs.map((j): Job => {
+    const api = new RemoteAgent(j.node.address, tls, j.node.name);
+    return { label: j.label, api, request: j.request, close: () => api.close() };
+  });
+  return { jobs, podNames: podNamesByIp(inventory) };
+}
+
 export async function runCapture(plan: CapturePlan, ctx: CliContext): Promise<number> {
   const file = plan.writePath ? new PcapngFile(plan.writePath) : undefined;
-  const output = new CaptureOutput({ format: plan.format, out: ctx.out, err: ctx.err, file, showNode: plan.target !== 'local' });
-  const node = hostname();
-  const abort = new AbortController();
-  const { agent, close } = await ctx.localAgent();
+  let jobs: Job[] = [];
+  try {
+    const resolved = await jobsOf(plan, ctx);
+    jobs = resolved.jobs;
+    const output = new CaptureOutput({ format: plan.format, out: ctx.out, err: ctx.err, file, showNode: plan.target !== 'local', podNames: resolved.podNames });
+    const failures = await runJobs(jobs, output, ctx);
+    file?.close();
+    return report(plan, jobs, failures, output, ctx, file);
+  } catch (err) {
+    file?.close();
+    throw err;
+  } finally {
+    await Promise.all(jobs.map((j) => j.close()));
+  }
+}
+
+/** Streams every job concurrently; a failing node is reported by name while the others go on. */
+async function runJobs(jobs: Job[], output: CaptureOutput, ctx: CliContext): Promise<Map<string, unknown>> {
+  const failures = new Map<string, unknown>();
+  const aborts = new Map(jobs.map((j) => [j.label, new AbortController()]));
+  const done = new Set<string>();
+  const fail = (label: string, err: unknown): void => {
+    if (failures.has(label)) return;
+    failures.set(label, err);
+    ctx.err.write(`${label}: FAILED ${describeError(err)}\n`);
+  };
   let interrupts = 0;
   let stopTimer: NodeJS.Timeout | undefined;
   const onInterrupt = (): void => {
     interrupts++;
+    const running = jobs.filter((j) => !done.has(j.label));
     if (interrupts === 1) {
-      ctx.err.write('stopping… (Ctrl+C again to quit at once)\n');
-      const id = output.sessionId(node);
-      if (id) agent.stopCapture(id).catch(() => abort.abort());
-      else abort.abort();
-      stopTimer = setTimeout(() => abort.abort(), STOP_WAIT_MS);
+      ctx.err.write(`stopping ${running.length} capture${running.length === 1 ? '' : 's'}… (Ctrl+C again to quit at once)\n`);
+      for (const j of running) {
+        const id = output.sessionId(j.label);
+        if (id) j.api.stopCapture(id).catch(() => aborts.get(j.label)!.abort());
+        else aborts.get(j.label)!.abort();
+      }
+      stopTimer = setTimeout(() => {
+        for (const j of jobs.filter((x) => !done.has(x.label))) {
+          fail(j.label, new CnspectError('CNSPECT_AGENT_UNREACHABLE', `did not confirm its final counts within ${STOP_WAIT_MS} ms`, { context: { node: j.label } }));
+          aborts.get(j.label)!.abort();
+        }
+      }, STOP_WAIT_MS);
     } else {
-      abort.abort();
+      for (const j of running) aborts.get(j.label)!.abort();
     }
   };
   ctx.signals.on('SIGINT', onInterrupt);
-  let failure: unknown;
   try {
-    for await (const ev of agent.capture(plan.request, abort.signal)) {
-      output.handle(node, ev);
-      if (abort.signal.aborted && interrupts > 1) break;
-    }
-  } catch (err) {
-    failure = err;
+    await Promise.all(jobs.map(async (j) => {
+      const abort = aborts.get(j.label)!;
+      const startTimer = setTimeout(() => {
+        if (output.sessionId(j.label)) return;
+        fail(j.label, new CnspectError('CNSPECT_AGENT_UNREACHABLE', `the capture did not start within ${START_TIMEOUT_MS} ms`, { context: { node: j.label } }));
+        abort.abort();
+      }, START_TIMEOUT_MS);
+      try {
+        for await (const ev of j.api.capture(j.request, abort.signal)) output.handle(j.label, ev);
+        if (!output.summary(j.label) && !failures.has(j.label) && interrupts < 2) {
+          fail(j.label, new CnspectError('CNSPECT_AGENT_ERROR', 'the capture ended without its final counts', { context: { node: j.label } }));
+        }
+      } catch (err) {
+        fail(j.label, err);
+      } finally {
+        clearTimeout(startTimer);
+        done.add(j.label);
+      }
+    }));
   } finally {
     ctx.signals.off('SIGINT', onInterrupt);
     clearTimeout(stopTimer);
-    file?.close();
-    await close();
   }
-  if (failure) {
-    ctx.err.write(`${describeError(failure)}\n`);
-    return failure instanceof CnspectError ? failure.exitCode : 1;
-  }
+  return failures;
+}
+
+function report(plan: CapturePlan, jobs: Job[], failures: Map<string, unknown>, output: CaptureOutput, ctx: CliContext, file: PcapngFile | undefined): number {
   if (plan.countersOnly) {
     ctx.out.write(plan.format === 'json' ? `${JSON.stringify(output.countersJson())}\n` : `${output.countersTable()}\n`);
   }
-  const summary = output.summary(node);
-  if (!summary) {
-    ctx.err.write(`${node}: capture ended without final counts\n`);
-    return interrupts > 1 ? 130 : 1;
+  let exit = 0;
+  for (const j of jobs) {
+    const summary = output.summary(j.label);
+    if (!summary) continue;
+    const c = summary.counters;
+    ctx.err.write(`${j.label}: ${c?.packets ?? 0} packets, ${c?.bytes ?? 0} bytes captured (${stopReasonName(summary.reason)})` +
+      `${c && c.kernelDropped > 0n ? `, ${c.kernelDropped} dropped by kernel` : ''}\n`);
+    if (summary.reason === StopReason.STOP_REASON_ERROR) {
+      const code = isErrorCode(summary.errorCode) ? summary.errorCode : 'CNSPECT_AGENT_ERROR';
+      fail(failures, j.label, new CnspectError(code, summary.errorMessage, { context: { node: j.label } }), ctx);
+    }
   }
-  const c = summary.counters;
-  ctx.err.write(`${node}: ${c?.packets ?? 0} packets, ${c?.bytes ?? 0} bytes captured (${stopReasonName(summary.reason)})` +
-    `${c && c.kernelDropped > 0n ? `, ${c.kernelDropped} dropped by kernel` : ''}${file ? `; ${file.packets} written to ${file.path}` : ''}\n`);
-  if (summary.reason === StopReason.STOP_REASON_ERROR) {
-    ctx.err.write(`${node}: ${summary.errorCode}: ${summary.errorMessage}\n`);
-    return isErrorCode(summary.errorCode) ? ERROR_CODES[summary.errorCode].exit : 1;
+  if (file) ctx.err.write(`${file.packets} packets written to ${file.path}\n`);
+  if (failures.size === 0) return exit;
+  const errors = [...failures.values()];
+  if (failures.size === jobs.length) {
+    // Nothing succeeded: the first error's own code says best what is wrong.
+    exit = errors[0] instanceof CnspectError ? errors[0].exitCode : 1;
+    if (jobs.length === 1) return exit;
   }
-  return 0;
+  ctx.err.write(`CNSPECT_NODE_FAILED: ${failures.size} of ${jobs.length} failed: ${[...failures.keys()].join(', ')}\n`);
+  return exit || ERROR_CODES.CNSPECT_NODE_FAILED.exit;
+}
+
+function fail(failures: Map<string, unknown>, label: string, err: CnspectError, ctx: CliContext): void {
+  if (failures.has(label)) return;
+  failures.set(label, err);
+  ctx.err.write(`${label}: FAILED ${describeError(err)}\n`);
 }
 
 export function captureCommand(ctx: CliContext, setExit: (code: number) => void): Command {
@@ -152,7 +252,9 @@ export function captureCommand(ctx: CliContext, setExit: (code: number) => void)
     .option('-o, --output <format>', 'packet lines on stdout: text or json (default text; none with -w)')
     .option('--interface <name>', 'interface to capture on (default: any)')
     .option('--netns <name>', 'capture inside this network namespace (a name from `ip netns list`)')
-    .addHelpText('after', '\nExamples:\n  cnspect capture local -t TCP_SYN -d 10\n  cnspect capture local -i 10.244.1.0/24 -r 53 -t UDP -w dns.pcapng\n  cnspect capture local --counters-only -d 5')
+    .option('--in-pod', 'with pods: capture inside each pod\'s network namespace instead of on its host-side interface')
+    .option('--inventory <file>', 'nodes, pods and TLS material (YAML; `cnspect lab up` writes one)')
+    .addHelpText('after', '\nExamples:\n  cnspect capture local -t TCP_SYN -d 10\n  cnspect capture local -i 10.244.1.0/24 -r 53 -t UDP -w dns.pcapng\n  cnspect capture local --counters-only -d 5\n  cnspect capture all --inventory lab.yaml -t ICMP -w all.pcapng\n  cnspect capture pods default/pod-1-1,pod-2-1 --inventory lab.yaml --in-pod')
     .action(async (target: string, names: string | undefined, flags: CaptureFlags) => {
       setExit(await runCapture(planCapture(target, names, flags), ctx));
     });

@@ -1,6 +1,6 @@
 // `cnspect counter` — live per-interface counters of the captures running on this host.
 import { Command } from 'commander';
-import { CnspectError, describeError } from '../errors.js';
+import { CnspectError, describeError, ERROR_CODES } from '../errors.js';
 import { listLocalSockets } from '../agent/local-socket.js';
 import { RemoteAgent } from '../cluster/agent-client.js';
 import type { CountersResponse } from '../gen/cnspect/v1/agent.js';
@@ -12,6 +12,7 @@ import { collect, parseOutputFormat } from './flags.js';
 export interface CounterFlags {
   nodes?: string[];
   output?: string;
+  inventory?: string;
 }
 
 /** Reads the counters of every local capture process. */
@@ -39,19 +40,46 @@ export function renderCounters(responses: CountersResponse[], format: 'text' | '
   return table(['NODE', 'SESSION', 'INTERFACE', 'RX PKTS', 'RX BYTES', 'TX PKTS', 'TX BYTES', 'OTHER/ALL PKTS', 'KERNEL DROPS'], rows);
 }
 
+/** Asks each inventory node's agent for its counters, concurrently; failures are per node. */
+async function inventoryCounters(path: string, names: string[] | undefined, ctx: CliContext): Promise<{ responses: CountersResponse[]; failed: string[] }> {
+  const { loadInventory } = await import('../cluster/inventory.js');
+  const { findNodes } = await import('../cluster/targets.js');
+  const { readTlsFiles } = await import('../agent/tls.js');
+  const inv = loadInventory(path);
+  const nodes = names?.length ? findNodes(inv, names.flatMap((n) => n.split(',')).map((n) => n.trim()).filter(Boolean)) : inv.nodes;
+  if (!inv.tls) throw new CnspectError('CNSPECT_TLS', `inventory ${inv.path} has no tls section (ca, cert, key)`);
+  const tls = readTlsFiles(inv.tls, 'the client');
+  const failed: string[] = [];
+  const responses = await Promise.all(nodes.map(async (n) => {
+    const agent = new RemoteAgent(n.address, tls, n.name);
+    try { return await agent.counters(); } catch (err) {
+      failed.push(n.name);
+      ctx.err.write(`${n.name}: FAILED ${describeError(err)}\n`);
+      return undefined;
+    } finally { await agent.close(); }
+  }));
+  return { responses: responses.filter((r): r is CountersResponse => r !== undefined), failed };
+}
+
 export async function runCounter(flags: CounterFlags, ctx: CliContext): Promise<number> {
   const format = flags.output === undefined ? 'text' : parseOutputFormat(flags.output);
-  if (flags.nodes?.length) {
-    throw new CnspectError('CNSPECT_UNSUPPORTED', `counter --nodes ${flags.nodes.join(',')} needs cluster targets, which this version cannot reach yet`, { hint: 'run `cnspect counter` on the node itself' });
+  if (flags.nodes?.length && !flags.inventory) {
+    throw new CnspectError('CNSPECT_BAD_FLAG', `counter --nodes needs --inventory FILE to reach ${flags.nodes.join(',')}`, { hint: 'or run `cnspect counter` on the node itself' });
   }
   let responses: CountersResponse[];
-  try { responses = await localCounters(); } catch (err) { ctx.err.write(`${describeError(err)}\n`); return 1; }
+  let failed: string[] = [];
+  if (flags.inventory) ({ responses, failed } = await inventoryCounters(flags.inventory, flags.nodes, ctx));
+  else {
+    try { responses = await localCounters(); } catch (err) { ctx.err.write(`${describeError(err)}\n`); return 1; }
+  }
   if (responses.every((r) => r.sessions.length === 0)) {
     if (format === 'json') ctx.out.write('[]\n');
-    ctx.err.write('no capture is running on this host (start one with `cnspect capture local`)\n');
-    return 0;
+    ctx.err.write(`no capture is running on ${flags.inventory ? 'those nodes' : 'this host'} (start one with \`cnspect capture\`)\n`);
+  } else ctx.out.write(`${renderCounters(responses, format)}\n`);
+  if (failed.length) {
+    ctx.err.write(`CNSPECT_NODE_FAILED: ${failed.length} node(s) failed: ${failed.join(', ')}\n`);
+    return ERROR_CODES.CNSPECT_NODE_FAILED.exit;
   }
-  ctx.out.write(`${renderCounters(responses, format)}\n`);
   return 0;
 }
 
@@ -61,5 +89,6 @@ export function counterCommand(ctx: CliContext, setExit: (code: number) => void)
     .description('Show the per-interface, per-direction counters of the captures running now (start one with `cnspect capture`).')
     .option('-n, --nodes <nodes>', 'only these nodes (comma-separated)', collect)
     .option('-o, --output <format>', 'text or json', 'text')
+    .option('--inventory <file>', 'nodes and TLS material (YAML; `cnspect lab up` writes one)')
     .action(async (flags: CounterFlags) => { setExit(await runCounter(flags, ctx)); });
 }

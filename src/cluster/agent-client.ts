@@ -1,5 +1,7 @@
 // A remote agent behind the same AgentApi as the in-process one, over gRPC with mutual TLS
 // (or a local Unix socket).
+import { isIP } from 'node:net';
+import { checkServerIdentity } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { CnspectError, isErrorCode } from '../errors.js';
 import type { AgentApi } from '../agent/agent.js';
@@ -7,6 +9,8 @@ import { AgentClient, type CaptureEvent, type CaptureRequest, type CountersRespo
 import type { TlsMaterial } from '../agent/tls.js';
 
 export const UNARY_DEADLINE_MS = 10_000;
+/** Server name sent when an agent is dialled by IP; its certificate is checked for that IP. */
+export const AGENT_TLS_NAME = 'cnspect-agent';
 
 /** Turns a gRPC failure into a coded error naming the node. */
 export function fromServiceError(err: unknown, node: string): CnspectError {
@@ -32,12 +36,20 @@ export class RemoteAgent implements AgentApi {
   /** `address` is "host:port" (mTLS, `tls` required) or "unix:/path". */
   constructor(readonly address: string, tls: TlsMaterial | undefined, readonly node: string = address) {
     let creds: grpc.ChannelCredentials;
+    const options: grpc.ChannelOptions = { 'grpc.max_receive_message_length': 16 << 20 };
     if (address.startsWith('unix:')) creds = grpc.credentials.createInsecure();
     else {
       if (!tls) throw new CnspectError('CNSPECT_TLS', `connecting to ${address} needs TLS material`, { hint: 'pass --tls-dir or --tls-ca/--tls-cert/--tls-key' });
-      creds = grpc.credentials.createSsl(tls.ca, tls.key, tls.cert);
+      const host = address.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+      if (isIP(host)) {
+        // TLS SNI may not carry an IP (RFC 6066): send a fixed name and check the IP SAN ourselves.
+        options['grpc.ssl_target_name_override'] = AGENT_TLS_NAME;
+        creds = grpc.credentials.createSsl(tls.ca, tls.key, tls.cert, {
+          checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert),
+        });
+      } else creds = grpc.credentials.createSsl(tls.ca, tls.key, tls.cert);
     }
-    this.client = new AgentClient(address, creds, { 'grpc.max_receive_message_length': 16 << 20 });
+    this.client = new AgentClient(address, creds, options);
   }
 
   private unaryCall<Req, Res>(method: (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: Res) => void) => unknown, req: Req): Promise<Res> {

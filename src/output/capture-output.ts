@@ -3,6 +3,8 @@
 // node of a capture, so lines and files carry the node.
 import { type CaptureEvent, type CaptureSummary, type CounterSnapshot, StopReason } from '../gen/cnspect/v1/agent.js';
 import { DIRECTION_FLAG_INBOUND, DIRECTION_FLAG_OUTBOUND } from '../packet/pcapng-writer.js';
+import { decode, newDecoded } from '../packet/decode.js';
+import { dstIp, srcIp } from '../packet/describe.js';
 import { Direction } from '../gen/cnspect/v1/agent.js';
 import type { OutputFormat } from '../cli/flags.js';
 import { packetLine, packetRecord } from './packet-record.js';
@@ -17,6 +19,8 @@ export interface CaptureOutputOptions {
   file?: PcapngFile;
   /** Prefix lines with the node name (several nodes). */
   showNode: boolean;
+  /** Pod IP → "namespace/name", to name pods in packet comments and JSON records. */
+  podNames?: Map<string, string>;
 }
 
 interface NodeState {
@@ -55,22 +59,26 @@ export class CaptureOutput {
       case 'started':
         s.linkType = e.value.linkType; s.snaplen = e.value.snaplenBytes; s.sessionId = e.value.sessionId;
         if (this.o.format === 'json') this.line(JSON.stringify({ type: 'started', node, sessionId: e.value.sessionId, filter: e.value.bpfExpression }));
-        this.o.err.write(`${safe(node)}: capturing (session ${safe(e.value.sessionId)}, kernel filter: ${e.value.bpfExpression ? safe(e.value.bpfExpression) : 'none'})\n`);
+        this.o.err.write(`${safe(node)}: capturing on ${safe(e.value.capturePoint)} (session ${safe(e.value.sessionId)}, kernel filter: ${e.value.bpfExpression ? safe(e.value.bpfExpression) : 'none'})\n`);
         break;
       case 'packets':
         for (const i of e.value.interfaces) s.names.set(i.index, safe(i.name));
         for (const p of e.value.packets) {
           const iface = s.names.get(p.interfaceIndex) ?? `if${p.interfaceIndex}`;
+          const pods = this.o.podNames?.size ? podsOf(s.linkType, p.data, this.o.podNames) : undefined;
           if (this.o.file) {
             const id = this.o.file.interfaceId(`${node}/${p.interfaceIndex}`, { linkType: s.linkType, name: `${node}/${iface}`, description: `${iface} on ${node}`, snaplen: s.snaplen });
             const ns = p.timestampNs;
             this.o.file.add({
               interfaceId: id, sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n), originalLength: p.originalLength, data: p.data,
               direction: p.direction === Direction.DIRECTION_INBOUND ? DIRECTION_FLAG_INBOUND : p.direction === Direction.DIRECTION_OUTBOUND ? DIRECTION_FLAG_OUTBOUND : 0,
+              comment: pods?.comment,
             });
           }
           if (this.o.format) {
             const rec = packetRecord(node, s.linkType, iface, p);
+            if (pods?.src) rec.srcPod = pods.src;
+            if (pods?.dst) rec.dstPod = pods.dst;
             this.line(this.o.format === 'json' ? JSON.stringify(rec) : safe(packetLine(rec, this.o.showNode)));
           }
         }
@@ -112,6 +120,19 @@ export class CaptureOutput {
   countersJson(): unknown[] {
     return [...this.nodes].filter(([, s]) => s.lastCounters).map(([node, s]) => countersJson(node, s.lastCounters!));
   }
+}
+
+const scratch = newDecoded();
+
+/** The pods a packet goes between, and the pcapng comment naming them (when either is known). */
+function podsOf(linkType: number, data: Uint8Array, names: Map<string, string>): { src?: string; dst?: string; comment?: string } {
+  const d = decode(linkType, data, scratch);
+  const sip = srcIp(d, data);
+  const dip = dstIp(d, data);
+  const src = sip ? names.get(sip) : undefined;
+  const dst = dip ? names.get(dip) : undefined;
+  if (!src && !dst) return {};
+  return { src, dst, comment: `${src ?? sip ?? '?'} → ${dst ?? dip ?? '?'}` };
 }
 
 export function countersJson(node: string, c: CounterSnapshot): Record<string, unknown> {

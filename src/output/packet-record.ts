@@ -21,6 +21,9 @@ export interface PacketRecord {
   length: number;
   capturedLength: number;
   info: string;
+  /** "namespace/name" of the pods at either end, when known. */
+  srcPod?: string;
+  dstPod?: string;
 }
 
 const scratch = newDecoded();

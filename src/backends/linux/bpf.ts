@@ -7,6 +7,10 @@ import { type Filter, Protocol, TCP_FLAG_BITS, type ProtocolMatch } from '../../
 export interface BpfContext {
   /** true when the capture runs on every interface ("any"): link type LINUX_SLL2, no MAC headers. */
   anyInterface: boolean;
+  /** Keep only packets seen on these interfaces (needs "any"; libpcap's `ifindex`). */
+  ifindexes?: number[];
+  /** Pod IPs: packets to or from any of them (ANDed with the filter). */
+  podIps?: string[];
 }
 
 function cidrTerm(cidr: string): string {
@@ -39,6 +43,8 @@ function anyOf(terms: string[]): string {
 /** The libpcap expression for `filter`, or "" for the empty filter (capture everything). */
 export function compileBpf(filter: Filter, ctx: BpfContext): string {
   const parts: string[] = [];
+  if (ctx.ifindexes?.length) parts.push(anyOf(ctx.ifindexes.map((i) => `ifindex ${i}`)));
+  if (ctx.podIps?.length) parts.push(anyOf(ctx.podIps.map((ip) => `host ${ip}`)));
   if (filter.cidrs.length) parts.push(anyOf(filter.cidrs.map(cidrTerm)));
   if (filter.macs.length) {
     if (ctx.anyInterface) {

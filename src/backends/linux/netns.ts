@@ -10,6 +10,10 @@ const IFACE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,14}$/;
 export interface Link {
   index: number;
   name: string;
+  /** ifindex of a veth's peer (in its own namespace), when iproute2 reports it. */
+  peerIndex: number | undefined;
+  /** Addresses (IPv4/IPv6, no prefix) when read with `ip -j addr`. */
+  addresses: string[];
   /** MAC address, lower-case colon form; "" when the link has none. */
   mac: string;
   linkType: string;
@@ -40,7 +44,7 @@ export function inNetns(netns: string): string[] {
   return netns ? ['nsenter', `--net=${netnsPath(netns)}`, '--'] : [];
 }
 
-/** Pure: `ip -j link show` output → links. Throws on anything that is not that shape. */
+/** Pure: `ip -j link show` / `ip -j addr show` output → links. Throws on anything that is not that shape. */
 export function parseIpLinkJson(text: string): Link[] {
   let data: unknown;
   try { data = JSON.parse(text); } catch (err) {
@@ -59,12 +63,18 @@ export function parseIpLinkJson(text: string): Link[] {
       mac: typeof o.address === 'string' && /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(o.address) ? o.address : '',
       linkType: typeof o.link_type === 'string' ? o.link_type : '',
       up: flags.includes('UP'),
+      peerIndex: typeof o.link_index === 'number' ? o.link_index : undefined,
+      addresses: Array.isArray(o.addr_info) ? o.addr_info.map((a: { local?: unknown }) => a.local).filter((x): x is string => typeof x === 'string') : [],
     };
   });
 }
 
-export async function listLinks(netns: string): Promise<Link[]> {
-  const argv = netns ? ['ip', '-n', netns, '-j', 'link', 'show'] : ['ip', '-j', 'link', 'show'];
-  if (netns) netnsPath(netns);
+/**
+ * Links (with addresses) of a network namespace: `netns` is a name under /run/netns, a path
+ * such as /proc/PID/ns/net (`pathGiven`), or "" for the agent's own.
+ */
+export async function listLinks(netns: string, pathGiven = false): Promise<Link[]> {
+  const path = !netns ? undefined : pathGiven ? netns : netnsPath(netns);
+  const argv = [...(path ? ['nsenter', `--net=${path}`, '--'] : []), 'ip', '-j', 'addr', 'show'];
   return parseIpLinkJson(await run(argv, 'list network interfaces'));
 }

@@ -8,6 +8,7 @@ import type { CaptureBackend, CaptureHandle, CapturedPacket, CaptureSink, Captur
 import { CaptureType } from '../../gen/cnspect/v1/agent.js';
 import { compileBpf } from './bpf.js';
 import { type Link, listLinks, netnsPath } from './netns.js';
+import { resolvePodIp } from './pods.js';
 
 /** Kernel capture buffer, KiB: measured here to give 0 kernel drops at ~450k packets/s. */
 export const TCPDUMP_BUFFER_KIB = 16384;
@@ -67,18 +68,38 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
   readonly captureTypes = [CaptureType.CAPTURE_TYPE_ALL] as const;
 
   async start(spec: CaptureSpec, sink: CaptureSink): Promise<CaptureHandle> {
-    const nsPath = spec.netns ? netnsPath(spec.netns) : undefined;
-    let links = await listLinks(spec.netns);
-    const anyInterface = spec.interface === 'any';
-    let selected: Link | undefined;
-    if (!anyInterface) {
-      selected = links.find((l) => l.name === spec.interface);
-      if (!selected) {
-        throw new CnspectError('CNSPECT_INTERFACE_NOT_FOUND', `no interface ${JSON.stringify(spec.interface)} in ${spec.netns ? `network namespace ${spec.netns}` : 'the agent\'s network namespace'}; there are: ${links.map((l) => l.name).join(', ')}`);
+    let nsPath = spec.netns ? netnsPath(spec.netns) : undefined;
+    let iface = spec.interface;
+    let ifindexes: number[] | undefined;
+    let podIps: string[] | undefined;
+    let namePrefix = '';
+    let capturePoint = `${iface === 'any' ? 'all interfaces' : iface}${spec.netns ? ` in network namespace ${spec.netns}` : ''}`;
+    if (spec.pods.length) {
+      podIps = spec.pods.flatMap((p) => p.ips);
+      const points = await Promise.all(podIps.map((ip) => resolvePodIp(ip, spec.node)));
+      iface = 'any';
+      if (spec.inPod) {
+        const pod = spec.pods[0]!;
+        nsPath = points[0]!.netnsPath;
+        namePrefix = `${pod.name}/`;
+        capturePoint = `inside pod ${pod.namespace}/${pod.name} (${points[0]!.podInterface})`;
+      } else {
+        ifindexes = [...new Set(points.map((p) => p.hostVeth.index))];
+        capturePoint = `host side of ${spec.pods.map((p) => `${p.namespace}/${p.name} (${points.find((x) => p.ips.includes(x.ip))!.hostVeth.name})`).join(', ')}`;
       }
     }
-    const bpf = compileBpf(spec.filter, { anyInterface });
-    const child = new Child(tcpdumpArgs({ netnsPath: nsPath, iface: spec.interface, snaplen: spec.snaplen, bpf }), { dieWithParent: true });
+    const readLinks = (): Promise<Link[]> => (nsPath ? listLinks(nsPath, true) : listLinks(''));
+    let links = await readLinks();
+    const anyInterface = iface === 'any';
+    let selected: Link | undefined;
+    if (!anyInterface) {
+      selected = links.find((l) => l.name === iface);
+      if (!selected) {
+        throw new CnspectError('CNSPECT_INTERFACE_NOT_FOUND', `no interface ${JSON.stringify(iface)} in ${spec.netns ? `network namespace ${spec.netns}` : 'the agent\'s network namespace'}; there are: ${links.map((l) => l.name).join(', ')}`);
+      }
+    }
+    const bpf = compileBpf(spec.filter, { anyInterface, ifindexes, podIps });
+    const child = new Child(tcpdumpArgs({ netnsPath: nsPath, iface, snaplen: spec.snaplen, bpf }), { dieWithParent: true });
     const reader = new PcapStreamReader();
     const ownMac = selected?.mac ? Buffer.from(selected.mac.split(':').map((x) => parseInt(x, 16))) : undefined;
     const fixedIndex = selected?.index ?? 0;
@@ -129,7 +150,7 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
       });
     });
 
-    const linkType = anyInterface ? LINKTYPE_LINUX_SLL2 : linkTypeOf(links.find((l) => l.name === spec.interface)!);
+    const linkType = anyInterface ? LINKTYPE_LINUX_SLL2 : linkTypeOf(selected!);
     let stats: TcpdumpStats | undefined;
     child.process.stderr!.on('data', () => { stats = parseTcpdumpStats(child.stderr) ?? stats; });
     const ended = child.exited.then((info) => {
@@ -139,17 +160,18 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
       if (!clean && !info.forced) return { error: new CnspectError('CNSPECT_TOOL_FAILED', `tcpdump ended unexpectedly (${info.exitCode ?? info.signal}): ${child.stderr.trim().split('\n').slice(-2).join(' | ')}`) };
       return {};
     });
-    const names = new Map(links.map((l) => [l.index, l.name]));
+    const names = new Map(links.map((l) => [l.index, `${namePrefix}${l.name}`]));
     let refreshing: Promise<void> | undefined;
 
     return {
+      capturePoint,
       linkType,
       snaplen: spec.snaplen,
       filterExpression: bpf,
       interfaceName: (ifindex) => {
         const known = names.get(ifindex);
         if (known !== undefined) return known;
-        refreshing ??= listLinks(spec.netns).then((l) => { links = l; for (const x of l) names.set(x.index, x.name); }).catch(() => undefined).finally(() => { refreshing = undefined; });
+        refreshing ??= readLinks().then((l) => { links = l; for (const x of l) names.set(x.index, `${namePrefix}${x.name}`); }).catch(() => undefined).finally(() => { refreshing = undefined; });
         return refreshing.then(() => names.get(ifindex) ?? `if${ifindex}`);
       },
       kernelDropped: () => stats?.droppedByKernel ?? 0,

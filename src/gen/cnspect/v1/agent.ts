@@ -373,6 +373,22 @@ export interface CaptureRequest {
   netns: string;
   /** How often a counter snapshot is sent, 0 = the agent's default (1000 ms). */
   counterIntervalMs: number;
+  /**
+   * Pods on this node to capture: packets to or from any of their IPs, ANDed with `filter`.
+   * The agent resolves each IP to the pod's host-side interface and network namespace.
+   */
+  pods: PodRef[];
+  /**
+   * With pods: capture inside the pod's network namespace (its eth0) instead of on the host side.
+   * One pod per session then.
+   */
+  inPod: boolean;
+}
+
+export interface PodRef {
+  namespace: string;
+  name: string;
+  ips: string[];
 }
 
 export interface CaptureEvent {
@@ -396,6 +412,8 @@ export interface CaptureStarted {
   snaplenBytes: number;
   /** Capture start, nanoseconds since the Unix epoch. */
   startTimeNs: bigint;
+  /** Where the agent captures: "any", an interface, or the pods' host interfaces. */
+  capturePoint: string;
 }
 
 export interface Interface {
@@ -1093,6 +1111,8 @@ function createBaseCaptureRequest(): CaptureRequest {
     interface: "",
     netns: "",
     counterIntervalMs: 0,
+    pods: [],
+    inPod: false,
   };
 }
 
@@ -1136,6 +1156,12 @@ export const CaptureRequest: MessageFns<CaptureRequest> = {
     }
     if (message.counterIntervalMs !== 0) {
       writer.uint32(80).uint32(message.counterIntervalMs);
+    }
+    for (const v of message.pods) {
+      PodRef.encode(v!, writer.uint32(90).fork()).join();
+    }
+    if (message.inPod !== false) {
+      writer.uint32(96).bool(message.inPod);
     }
     return writer;
   },
@@ -1233,6 +1259,22 @@ export const CaptureRequest: MessageFns<CaptureRequest> = {
             message.counterIntervalMs = reader.uint32();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.pods.push(PodRef.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.inPod = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1281,6 +1323,14 @@ export const CaptureRequest: MessageFns<CaptureRequest> = {
         : isSet(object.counter_interval_ms)
         ? globalThis.Number(object.counter_interval_ms)
         : 0,
+      pods: globalThis.Array.isArray(object?.pods)
+        ? object.pods.map((e: any) => PodRef.fromJSON(e))
+        : [],
+      inPod: isSet(object.inPod)
+        ? globalThis.Boolean(object.inPod)
+        : isSet(object.in_pod)
+        ? globalThis.Boolean(object.in_pod)
+        : false,
     };
   },
 
@@ -1316,6 +1366,12 @@ export const CaptureRequest: MessageFns<CaptureRequest> = {
     if (message.counterIntervalMs !== 0) {
       obj.counterIntervalMs = Math.round(message.counterIntervalMs);
     }
+    if (message.pods?.length) {
+      obj.pods = message.pods.map((e) => PodRef.toJSON(e));
+    }
+    if (message.inPod !== false) {
+      obj.inPod = message.inPod;
+    }
     return obj;
   },
 
@@ -1340,6 +1396,109 @@ export const CaptureRequest: MessageFns<CaptureRequest> = {
     message.interface = object.interface ?? "";
     message.netns = object.netns ?? "";
     message.counterIntervalMs = object.counterIntervalMs ?? 0;
+    message.pods = object.pods?.map((e) => PodRef.fromPartial(e)) || [];
+    message.inPod = object.inPod ?? false;
+    return message;
+  },
+};
+
+function createBasePodRef(): PodRef {
+  return { namespace: "", name: "", ips: [] };
+}
+
+export const PodRef: MessageFns<PodRef> = {
+  encode(message: PodRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.namespace !== "") {
+      writer.uint32(10).string(message.namespace);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    for (const v of message.ips) {
+      writer.uint32(26).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PodRef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePodRef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ips.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PodRef {
+    return {
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      ips: globalThis.Array.isArray(object?.ips) ? object.ips.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: PodRef): unknown {
+    const obj: any = {};
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.ips?.length) {
+      obj.ips = message.ips;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PodRef>, I>>(base?: I): PodRef {
+    return PodRef.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PodRef>, I>>(object: I): PodRef {
+    const message = createBasePodRef();
+    message.namespace = object.namespace ?? "";
+    message.name = object.name ?? "";
+    message.ips = object.ips?.map((e) => e) || [];
     return message;
   },
 };
@@ -1509,7 +1668,15 @@ export const CaptureEvent: MessageFns<CaptureEvent> = {
 };
 
 function createBaseCaptureStarted(): CaptureStarted {
-  return { sessionId: "", node: "", bpfExpression: "", linkType: 0, snaplenBytes: 0, startTimeNs: 0n };
+  return {
+    sessionId: "",
+    node: "",
+    bpfExpression: "",
+    linkType: 0,
+    snaplenBytes: 0,
+    startTimeNs: 0n,
+    capturePoint: "",
+  };
 }
 
 export const CaptureStarted: MessageFns<CaptureStarted> = {
@@ -1534,6 +1701,9 @@ export const CaptureStarted: MessageFns<CaptureStarted> = {
         throw new globalThis.Error("value provided for field message.startTimeNs of type uint64 too large");
       }
       writer.uint32(48).uint64(message.startTimeNs);
+    }
+    if (message.capturePoint !== "") {
+      writer.uint32(58).string(message.capturePoint);
     }
     return writer;
   },
@@ -1599,6 +1769,14 @@ export const CaptureStarted: MessageFns<CaptureStarted> = {
             message.startTimeNs = reader.uint64() as bigint;
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.capturePoint = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1639,6 +1817,11 @@ export const CaptureStarted: MessageFns<CaptureStarted> = {
         : isSet(object.start_time_ns)
         ? BigInt(object.start_time_ns)
         : 0n,
+      capturePoint: isSet(object.capturePoint)
+        ? globalThis.String(object.capturePoint)
+        : isSet(object.capture_point)
+        ? globalThis.String(object.capture_point)
+        : "",
     };
   },
 
@@ -1662,6 +1845,9 @@ export const CaptureStarted: MessageFns<CaptureStarted> = {
     if (message.startTimeNs !== 0n) {
       obj.startTimeNs = message.startTimeNs.toString();
     }
+    if (message.capturePoint !== "") {
+      obj.capturePoint = message.capturePoint;
+    }
     return obj;
   },
 
@@ -1678,6 +1864,7 @@ export const CaptureStarted: MessageFns<CaptureStarted> = {
     message.startTimeNs = (object.startTimeNs !== undefined && object.startTimeNs !== null)
       ? BigInt(object.startTimeNs)
       : 0n;
+    message.capturePoint = object.capturePoint ?? "";
     return message;
   },
 };
