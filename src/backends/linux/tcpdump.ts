@@ -72,8 +72,7 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
     let iface = spec.interface;
     let ifindexes: number[] | undefined;
     let podIps: string[] | undefined;
-    let namePrefix = '';
-    let capturePoint = `${iface === 'any' ? 'all interfaces' : iface}${spec.netns ? ` in network namespace ${spec.netns}` : ''}`;
+    let capturePoint = `on ${iface === 'any' ? 'all interfaces' : iface}${spec.netns ? ` in network namespace ${spec.netns}` : ''}`;
     if (spec.pods.length) {
       podIps = spec.pods.flatMap((p) => p.ips);
       const points = await Promise.all(podIps.map((ip) => resolvePodIp(ip, spec.node)));
@@ -81,11 +80,10 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
       if (spec.inPod) {
         const pod = spec.pods[0]!;
         nsPath = points[0]!.netnsPath;
-        namePrefix = `${pod.name}/`;
         capturePoint = `inside pod ${pod.namespace}/${pod.name} (${points[0]!.podInterface})`;
       } else {
         ifindexes = [...new Set(points.map((p) => p.hostVeth.index))];
-        capturePoint = `host side of ${spec.pods.map((p) => `${p.namespace}/${p.name} (${points.find((x) => p.ips.includes(x.ip))!.hostVeth.name})`).join(', ')}`;
+        capturePoint = `on the host side of ${spec.pods.map((p) => `${p.namespace}/${p.name} (${points.find((x) => p.ips.includes(x.ip))!.hostVeth.name})`).join(', ')}`;
       }
     }
     const readLinks = (): Promise<Link[]> => (nsPath ? listLinks(nsPath, true) : listLinks(''));
@@ -160,7 +158,7 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
       if (!clean && !info.forced) return { error: new CnspectError('CNSPECT_TOOL_FAILED', `tcpdump ended unexpectedly (${info.exitCode ?? info.signal}): ${child.stderr.trim().split('\n').slice(-2).join(' | ')}`) };
       return {};
     });
-    const names = new Map(links.map((l) => [l.index, `${namePrefix}${l.name}`]));
+    const names = new Map(links.map((l) => [l.index, l.name]));
     let refreshing: Promise<void> | undefined;
 
     return {
@@ -171,7 +169,7 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
       interfaceName: (ifindex) => {
         const known = names.get(ifindex);
         if (known !== undefined) return known;
-        refreshing ??= readLinks().then((l) => { links = l; for (const x of l) names.set(x.index, `${namePrefix}${x.name}`); }).catch(() => undefined).finally(() => { refreshing = undefined; });
+        refreshing ??= readLinks().then((l) => { links = l; for (const x of l) names.set(x.index, x.name); }).catch(() => undefined).finally(() => { refreshing = undefined; });
         return refreshing.then(() => names.get(ifindex) ?? `if${ifindex}`);
       },
       kernelDropped: () => stats?.droppedByKernel ?? 0,
