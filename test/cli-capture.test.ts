@@ -113,7 +113,7 @@ describe('cnspect capture local', () => {
       }, 'the running capture to count 8 packets');
       child.kill('SIGINT');
       assert.equal(await exited, 0);
-      assert.match(err, /8 packets, \d+ bytes captured \(stopped\); 8 written to/);
+      assert.match(err, /8 packets, \d+ bytes captured \(stopped\)\n8 packets written to/);
       assert.equal(tshark(file, ['frame.number']).length, 8);
       await waitNoTcpdump(net.b);
     } finally {

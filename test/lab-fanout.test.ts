@@ -1,0 +1,190 @@
+// Across nodes on a real lab (2 nodes, 5 pods): fan-out capture with exact counts per node and
+// interface, pods filters, --in-pod, a merged pcapng read by tshark, a failing node, and a
+// teardown that leaves nothing behind.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { labDown, labUp, labStatus, type LabState } from '../src/lab/lab.js';
+import { runCli } from './helpers/cli.js';
+import { inNs, sh, waitNoTcpdump } from './helpers/netns.js';
+import { waitFor } from './helpers/wait.js';
+
+type Rec = Record<string, unknown>;
+const jsonLines = (text: string): Rec[] => text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Rec);
+const packets = (text: string): Rec[] => jsonLines(text).filter((r) => r.type === 'packet');
+
+function leftovers(prefix: string): string[] {
+  const ns = readdirSync('/run/netns').filter((n) => n.startsWith(`${prefix}-`));
+  const ifs = readdirSync('/sys/class/net').filter((n) => n.startsWith(prefix));
+  const procs = sh(['ps', '-eo', 'args']).split('\n').filter((l) => l.includes(`/lab/${prefix}/`));
+  return [...ns, ...ifs, ...procs, ...(existsSync(`/run/cnspect/lab/${prefix}`) ? ['state dir'] : [])];
+}
+
+describe('lab and fan-out (bridge)', () => {
+  const name = `tl${randomBytes(2).toString('hex')}`;
+  let lab: LabState;
+  let inv: string;
+  let dir: string;
+  const pod = (n: string) => lab.plan.pods.find((p) => p.name === n)!;
+  const ping = (from: string, to: string, count: number): void => { inNs(pod(from).netns, ['ping', '-c', String(count), '-i', '0.01', '-W', '2', pod(to).ip]); };
+
+  before(async () => {
+    lab = await labUp({ name, nodes: 2, podsPerNode: 2, network: 'bridge', agentPort: 50051 });
+    inv = lab.inventoryPath;
+    dir = mkdtempSync(join(tmpdir(), 'cnspect-lab-'));
+  });
+  after(async () => {
+    await labDown(name);
+    rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual(leftovers(name), [], 'lab down leaves no namespace, interface, process or file');
+  });
+
+  it('is up with an agent per node and an inventory, and `up` again changes nothing', async () => {
+    const s = labStatus(name)!;
+    assert.equal(s.nodes.length, 2);
+    assert.ok(s.nodes.every((n) => n.agentRunning));
+    assert.equal(s.namespacesPresent, s.namespacesExpected);
+    assert.equal(lab.plan.pods.length, 5, '2 x 2 bridged pods + 1 routed pod');
+    const again = await labUp({ name, nodes: 2, podsPerNode: 2, network: 'bridge', agentPort: 50051 });
+    assert.deepEqual(labStatus(name)!.nodes.map((n) => n.agentPid), s.nodes.map((n) => n.agentPid));
+    assert.equal(again.inventoryPath, inv);
+    assert.match(readFileSync(inv, 'utf8'), new RegExp(`name: ${name}-node1\\n\\s+address: 198\\.18\\.\\d+\\.11:50051`));
+  });
+
+  it('captures cross-node traffic on both nodes with exact counts, in one merged pcapng', async () => {
+    const file = join(dir, 'all.pcapng');
+    const run = runCli(['capture', 'all', '--inventory', inv, '-t', 'ICMP', '-o', 'json', '-w', file]);
+    await waitFor(() => (run.err().match(/capturing/g) ?? []).length === 2, 'both nodes to start', 20_000);
+    ping('pod-1-1', 'pod-2-1', 10);
+    await waitFor(() => packets(run.out()).length >= 120, '120 packets');
+    run.signals.emit('SIGINT');
+    assert.equal(await run.exit, 0, run.err());
+    const all = packets(run.out());
+    const node1 = `${name}-node1`;
+    const node2 = `${name}-node2`;
+    // Each packet crosses the pod's veth, the bridge and the node link on each node.
+    for (const node of [node1, node2]) {
+      const mine = all.filter((p) => p.node === node);
+      assert.equal(mine.length, 60, `${node} sees 20 packets on each of 3 interfaces`);
+      const veth = node === node1 ? pod('pod-1-1').hostVeth : pod('pod-2-1').hostVeth;
+      for (const iface of [veth, 'cni0', 'eth0']) assert.equal(mine.filter((p) => p.interface === iface).length, 20, `${node}/${iface}`);
+    }
+    assert.ok(all.every((p) => p.srcPod === 'default/pod-1-1' || p.srcPod === 'default/pod-2-1'));
+    const rows = sh(['tshark', '-r', file, '-T', 'fields', '-E', 'separator=|', '-e', 'frame.interface_name', '-e', 'frame.comment']).trim().split('\n');
+    assert.equal(rows.length, 120);
+    const perIface = new Map<string, number>();
+    for (const r of rows) perIface.set(r.split('|')[0]!, (perIface.get(r.split('|')[0]!) ?? 0) + 1);
+    assert.deepEqual(Object.fromEntries([...perIface].sort()), Object.fromEntries([
+      [`${node1}/${pod('pod-1-1').hostVeth}`, 20], [`${node1}/cni0`, 20], [`${node1}/eth0`, 20],
+      [`${node2}/${pod('pod-2-1').hostVeth}`, 20], [`${node2}/cni0`, 20], [`${node2}/eth0`, 20],
+    ].sort()));
+    assert.ok(rows.every((r) => /\|default\/pod-(1-1 → default\/pod-2-1|2-1 → default\/pod-1-1)$/.test(r)), rows[0]);
+  });
+
+  it('capture pods: two pods on one node give one session that sees only their host veths', async () => {
+    const run = runCli(['capture', 'pods', 'pod-1-1,default/pod-1-2', '--inventory', inv, '-t', 'ICMP', '-o', 'json']);
+    await waitFor(() => run.err().includes('capturing'), 'the capture to start', 20_000);
+    ping('pod-1-2', 'pod-2-1', 5);
+    ping('pod-1-1', 'pod-2-2', 5);
+    ping('pod-2-1', 'pod-2-2', 5); // not these pods: not captured
+    await waitFor(() => packets(run.out()).length >= 20, '20 packets');
+    run.signals.emit('SIGINT');
+    assert.equal(await run.exit, 0, run.err());
+    const started = jsonLines(run.out()).filter((r) => r.type === 'started');
+    assert.equal(started.length, 1);
+    assert.equal(started[0]!.node, `${name}-node1`);
+    const got = packets(run.out());
+    assert.equal(got.length, 20);
+    assert.equal(got.filter((p) => p.interface === pod('pod-1-1').hostVeth).length, 10);
+    assert.equal(got.filter((p) => p.interface === pod('pod-1-2').hostVeth).length, 10);
+  });
+
+  it('--in-pod captures inside the routed pod\'s namespace', async () => {
+    const run = runCli(['capture', 'pods', 'pod-2-routed', '--in-pod', '--inventory', inv, '-t', 'ICMP', '-o', 'json']);
+    await waitFor(() => run.err().includes('capturing inside pod default/pod-2-routed'), 'the capture to start', 20_000);
+    ping('pod-1-1', 'pod-2-routed', 5);
+    await waitFor(() => packets(run.out()).length >= 10, '10 packets');
+    run.signals.emit('SIGINT');
+    assert.equal(await run.exit, 0, run.err());
+    const got = packets(run.out());
+    assert.equal(got.length, 10);
+    assert.ok(got.every((p) => p.interface === 'eth0' && p.node === `${name}-node2/pod-2-routed`));
+    assert.equal(got.filter((p) => p.direction === 'in').length, 5);
+  });
+
+  it('reports an unreachable node by name while the others go on, and says so in the exit code', async () => {
+    const bad = join(lab.dir, 'with-ghost.yaml'); // beside the lab's inventory: same relative TLS paths
+    writeFileSync(bad, readFileSync(inv, 'utf8').replace('nodes:\n', 'nodes:\n  - name: ghost\n    address: 127.0.0.1:9\n    os: linux\n'));
+    const run = runCli(['capture', 'all', '--inventory', bad, '-t', 'ICMP', '-d', '2']);
+    const code = await run.exit;
+    assert.equal(code, 4);
+    assert.match(run.err(), /ghost: FAILED \[ghost\] CNSPECT_AGENT_UNREACHABLE: agent ghost is unreachable/);
+    assert.match(run.err(), new RegExp(`${name}-node1: 0 packets, 0 bytes captured \\(duration\\)`));
+    assert.match(run.err(), /CNSPECT_NODE_FAILED: 1 of 3 failed: ghost/);
+  });
+
+  it('counter -n reads the live counters of one node', async () => {
+    const run = runCli(['capture', 'all', '--inventory', inv, '-t', 'ICMP', '--counters-only']);
+    await waitFor(() => (run.err().match(/capturing/g) ?? []).length === 2, 'both nodes to start', 20_000);
+    ping('pod-2-1', 'pod-2-2', 3);
+    await waitFor(async () => {
+      const c = runCli(['counter', '--inventory', inv, '-n', `${name}-node2`, '-o', 'json']);
+      await c.exit;
+      const s = JSON.parse(c.out() || '[]') as Array<{ node: string; counters?: { packets: number } }>;
+      return s.length === 1 && s[0]!.node === `${name}-node2` && s[0]!.counters?.packets === 12;
+    }, 'node2 to count 12 packets');
+    run.signals.emit('SIGINT');
+    assert.equal(await run.exit, 0);
+    assert.match(run.out(), new RegExp(`${name}-node2\\s+${pod('pod-2-1').hostVeth}\\s+3\\s+312\\s+3\\s+312`));
+  });
+
+  it('one agent killed mid-capture: the other finishes with its counts, the failure names the node', async () => {
+    const run = runCli(['capture', 'all', '--inventory', inv, '-t', 'ICMP', '-o', 'json']);
+    await waitFor(() => (run.err().match(/capturing/g) ?? []).length === 2, 'both nodes to start', 20_000);
+    const node2 = labStatus(name)!.nodes[1]!;
+    process.kill(node2.agentPid!, 'SIGKILL');
+    await waitFor(() => run.err().includes(`${node2.name}: FAILED`), 'the failure of node2');
+    ping('pod-1-1', 'pod-1-2', 3);
+    await waitFor(() => packets(run.out()).filter((p) => p.node === `${name}-node1`).length >= 12, 'node1 packets');
+    run.signals.emit('SIGINT');
+    assert.equal(await run.exit, 4);
+    assert.match(run.err(), new RegExp(`${name}-node1: 12 packets, \\d+ bytes captured \\(stopped\\)`));
+    assert.match(run.err(), new RegExp(`CNSPECT_NODE_FAILED: 1 of 2 failed: ${node2.name}`));
+    // No tcpdump of the dead agent survives it.
+    await waitNoTcpdump(`${name}-node2`);
+  });
+});
+
+describe('lab (overlay)', () => {
+  const name = `to${randomBytes(2).toString('hex')}`;
+  let lab: LabState;
+
+  before(async () => { lab = await labUp({ name, nodes: 2, podsPerNode: 1, network: 'overlay', agentPort: 50051 }); });
+  after(async () => {
+    await labDown(name);
+    assert.deepEqual(leftovers(name), []);
+  });
+
+  it('carries pod traffic inside VXLAN on the node link', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cnspect-overlay-'));
+    try {
+      const file = join(dir, 'vxlan.pcapng');
+      const run = runCli(['capture', 'nodes', `${name}-node1`, '--inventory', lab.inventoryPath, '--interface', 'eth0', '-t', 'UDP', '-r', '4789', '-w', file, '-o', 'json']);
+      await waitFor(() => run.err().includes('capturing'), 'the capture to start', 20_000);
+      const [a, b] = lab.plan.pods;
+      inNs(a!.netns, ['ping', '-c', '5', '-i', '0.01', '-W', '2', b!.ip]);
+      await waitFor(() => packets(run.out()).length >= 10, '10 VXLAN packets');
+      run.signals.emit('SIGINT');
+      assert.equal(await run.exit, 0, run.err());
+      const rows = sh(['tshark', '-r', file, '-Y', 'vxlan && icmp', '-T', 'fields', '-e', 'vxlan.vni', '-e', 'ip.src', '-e', 'ip.dst']).trim().split('\n');
+      // Outer and inner addresses both appear in ip.src/ip.dst: the inner pod IPs are inside VXLAN 42.
+      assert.equal(rows.length, 10);
+      assert.ok(rows.every((r) => r.startsWith('42\t') && r.includes(a!.ip) && r.includes(b!.ip)), rows[0]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
