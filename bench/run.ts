@@ -2,7 +2,9 @@
 // command line, for bench/RESULTS.md.
 import { pipelineBench } from './pipeline.js';
 import { liveBench } from './live.js';
+import { fanoutBench } from './fanout.js';
 
 const which = process.argv[2] ?? 'all';
 if (which === 'all' || which === 'pipeline') console.log(JSON.stringify({ bench: 'pipeline', ...pipelineBench() }));
 if (which === 'all' || which === 'live') console.log(JSON.stringify({ bench: 'live', ...(await liveBench()) }));
+if (which === 'all' || which === 'fanout') console.log(JSON.stringify({ bench: 'fanout', ...(await fanoutBench()) }));
