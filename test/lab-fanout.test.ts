@@ -188,3 +188,23 @@ describe('lab (overlay)', () => {
     }
   });
 });
+
+describe('lab down after a killed up', () => {
+  it('removes what a half-built lab left behind', async () => {
+    const name = `tk${randomBytes(2).toString('hex')}`;
+    const bin = new URL('../../bin/cnspect.js', import.meta.url).pathname;
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [bin, 'lab', 'up', '--name', name, '--nodes', '3'], { stdio: 'ignore' });
+    try {
+      await waitFor(() => existsSync(`/run/netns/${name}-node2`), 'the lab to be half built');
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('close', r));
+      assert.notDeepEqual(leftovers(name), [], 'something was left to clean');
+    } finally {
+      child.kill('SIGKILL');
+      const run = runCli(['lab', 'down', '--name', name]);
+      assert.equal(await run.exit, 0);
+    }
+    assert.deepEqual(leftovers(name), []);
+  });
+});
