@@ -55,6 +55,8 @@ export interface CaptureBackend {
   readonly name: string;
   readonly os: 'linux' | 'windows';
   readonly captureTypes: readonly CaptureType[];
+  /** Runs the tools once so the first real capture starts as fast as later ones. Never throws. */
+  warmUp?(): Promise<void>;
   /** Validates what only the OS can check (namespace, interface), starts, resolves once capturing. */
   start(spec: CaptureSpec, sink: CaptureSink): Promise<CaptureHandle>;
 }

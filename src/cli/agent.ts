@@ -27,8 +27,10 @@ export async function runAgent(flags: AgentFlags, ctx: CliContext): Promise<numb
   const listen = parseListen(flags.listen);
   const maxSessions = parseIntInRange(flags.maxSessions, '--max-sessions', 1, 64);
   const tls = readTlsFiles({ ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey }, 'the agent');
-  const agent = new Agent(createBackend(), { maxSessions }, flags.nodeName);
+  const backend = createBackend();
+  const agent = new Agent(backend, { maxSessions }, flags.nodeName);
   const server = await serveAgent(agent, { listen, tls });
+  await backend.warmUp?.();
   const bound = listen.replace(/:\d+$/, `:${server.port}`); // port 0 = any free port
   ctx.err.write(`cnspect agent ${agent.node}: listening on ${bound} (mTLS)\n`);
   await new Promise<void>((resolve) => {

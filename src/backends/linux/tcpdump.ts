@@ -1,6 +1,6 @@
 // Packet capture with tcpdump (libpcap) streaming pcap to our stdout, in any network namespace.
 import { CnspectError } from '../../errors.js';
-import { Child } from '../../agent/child.js';
+import { Child, run } from '../../agent/child.js';
 import { PcapStreamReader, recordData } from '../../packet/pcap-reader.js';
 import { Dir } from '../../packet/decode.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, PACKET_OUTGOING } from '../../packet/linktype.js';
@@ -66,6 +66,14 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
   readonly name = 'tcpdump';
   readonly os = 'linux' as const;
   readonly captureTypes = [CaptureType.CAPTURE_TYPE_ALL] as const;
+
+  async warmUp(): Promise<void> {
+    // Measured: the first session of a fresh agent took ~100 ms to start, later ones ~30 ms.
+    await Promise.all([
+      listLinks('').catch(() => undefined),
+      run(['tcpdump', '-i', 'any', '-d', 'icmp'], 'warm up tcpdump').catch(() => undefined),
+    ]);
+  }
 
   async start(spec: CaptureSpec, sink: CaptureSink): Promise<CaptureHandle> {
     let nsPath = spec.netns ? netnsPath(spec.netns) : undefined;
