@@ -60,7 +60,7 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
   if (kind !== 'local' && !flags.inventory) {
     throw new CnspectError('CNSPECT_BAD_FLAG', `capture ${kind} needs --inventory FILE to know the nodes and pods`, { hint: 'start a lab with `cnspect lab up` (it prints the file), or write one (README, "Inventory")' });
   }
-  if (kind !== 'local' && (flags.netns !== undefined || flags.interface !== undefined) && kind === 'pods') {
+  if (kind === 'pods' && (flags.netns !== undefined || flags.interface !== undefined)) {
     throw new CnspectError('CNSPECT_BAD_FLAG', '--interface and --netns cannot be combined with `capture pods`: the agent finds each pod\'s interface');
   }
   const filter = filterFromTokens({ ips: flags.ips, macs: flags.macs, ports: flags.ports, protocols: flags.protocols });
@@ -141,11 +141,7 @@ async function runJobs(jobs: Job[], output: CaptureOutput, ctx: CliContext): Pro
   const failures = new Map<string, unknown>();
   const aborts = new Map(jobs.map((j) => [j.label, new AbortController()]));
   const done = new Set<string>();
-  const fail = (label: string, err: unknown): void => {
-    if (failures.has(label)) return;
-    failures.set(label, err);
-    ctx.err.write(`${label}: FAILED ${describeError(err)}\n`);
-  };
+  const fail = (label: string, err: unknown): void => recordFailure(failures, label, err, ctx);
   let interrupts = 0;
   let stopTimer: NodeJS.Timeout | undefined;
   const onInterrupt = (): void => {
@@ -209,7 +205,7 @@ function report(plan: CapturePlan, jobs: Job[], failures: Map<string, unknown>, 
       `${c && c.kernelDropped > 0n ? `, ${c.kernelDropped} dropped by kernel` : ''}\n`);
     if (summary.reason === StopReason.STOP_REASON_ERROR) {
       const code = isErrorCode(summary.errorCode) ? summary.errorCode : 'CNSPECT_AGENT_ERROR';
-      fail(failures, j.label, new CnspectError(code, summary.errorMessage, { context: { node: j.label } }), ctx);
+      recordFailure(failures, j.label, new CnspectError(code, summary.errorMessage, { context: { node: j.label } }), ctx);
     }
   }
   if (file) ctx.err.write(`${file.packets} packets written to ${file.path}\n`);
@@ -224,7 +220,8 @@ function report(plan: CapturePlan, jobs: Job[], failures: Map<string, unknown>, 
   return exit || ERROR_CODES.CNSPECT_NODE_FAILED.exit;
 }
 
-function fail(failures: Map<string, unknown>, label: string, err: CnspectError, ctx: CliContext): void {
+/** The first failure of a node wins; it is reported by name as soon as it happens. */
+function recordFailure(failures: Map<string, unknown>, label: string, err: unknown, ctx: CliContext): void {
   if (failures.has(label)) return;
   failures.set(label, err);
   ctx.err.write(`${label}: FAILED ${describeError(err)}\n`);
