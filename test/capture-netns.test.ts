@@ -98,6 +98,28 @@ describe('capture between two namespaces (in-process agent)', () => {
     }
   });
 
+  it('--type flow keeps exactly the packets that open or close flows of a known exchange', async () => {
+    const cap = await startCapture(agent, request({ netns: net.b, interface: 'eth0', type: 2, tokens: { ips: [net.ipA] } }));
+    const srv = spawnInNs(net.b, ['node', TRAFFIC, 'tcp-server', '7201']);
+    let out = '';
+    srv.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    try {
+      await waitFor(() => out.includes('listening'), 'tcp server');
+      inNs(net.a, ['node', TRAFFIC, 'tcp-client', net.ipB, '7201', '50000']);
+      await waitFor(() => out.includes('received'), 'tcp server to finish');
+      inNs(net.a, ['node', TRAFFIC, 'udp-send', net.ipB, '5001:3', '5002:2']);
+      ping(4);
+      // TCP: SYN, SYN-ACK, FIN, FIN; UDP: one per destination port; ICMP: one echo flow.
+      await cap.waitPackets(7);
+      const summary = await cap.stop();
+      const kinds = cap.decoded().map(({ d }) => (d.l4Proto === 6 ? `tcp:${d.tcpFlags & 0x07}` : d.l4Proto === 17 ? `udp:${d.dstPort}` : `icmp:${d.icmpType}`));
+      assert.deepEqual(kinds.filter((k) => !k.startsWith('icmp:3')), ['tcp:2', 'tcp:2', 'tcp:1', 'tcp:1', 'udp:5001', 'udp:5002', 'icmp:8']);
+      assert.equal(summary.counters?.packets, BigInt(cap.packets.length));
+    } finally {
+      srv.kill('SIGKILL');
+    }
+  });
+
   it('captures ICMPv6 (the protocol wcnspect could not accept)', async () => {
     const cap = await startCapture(agent, request({ netns: net.b, tokens: { protocols: ['ICMPv6'] } }));
     ping(5, net.ip6B, ['-6']);

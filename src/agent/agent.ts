@@ -33,11 +33,19 @@ export interface AgentApi {
   close(): Promise<void>;
 }
 
+/** Flow selection runs in the agent on top of a full capture, so every backend that captures all offers it. */
+export function offeredTypes(backend: CaptureBackend): CaptureType[] {
+  const types = new Set(backend.captureTypes);
+  if (types.has(CaptureType.CAPTURE_TYPE_ALL)) types.add(CaptureType.CAPTURE_TYPE_FLOW);
+  return [...types];
+}
+
 /** Checks a request from the wire and turns it into session options. */
 export function validateCaptureRequest(req: CaptureRequest, node: string, backend: CaptureBackend): SessionOptions {
   const type = req.type === CaptureType.CAPTURE_TYPE_UNSPECIFIED ? CaptureType.CAPTURE_TYPE_ALL : req.type;
-  if (!backend.captureTypes.includes(type)) {
-    const names = backend.captureTypes.map((t) => CaptureType[t].replace('CAPTURE_TYPE_', '').toLowerCase()).join(', ');
+  const offered = offeredTypes(backend);
+  if (!offered.includes(type)) {
+    const names = offered.map((t) => CaptureType[t].replace('CAPTURE_TYPE_', '').toLowerCase()).join(', ');
     throw new CnspectError('CNSPECT_UNSUPPORTED', `capture type ${CaptureType[type]?.replace('CAPTURE_TYPE_', '').toLowerCase() ?? req.type} is not available on this agent (backend ${backend.name} supports: ${names})`, { hint: 'use --type all' });
   }
   if (req.durationMs > BigInt(MAX_DURATION_MS)) throw new CnspectError('CNSPECT_BAD_REQUEST', `duration ${req.durationMs} ms is above the agent's limit of ${MAX_DURATION_MS} ms`);
@@ -85,7 +93,7 @@ export class Agent implements AgentApi {
   async info(): Promise<InfoResponse> {
     return {
       version: VERSION, os: this.backend.os, hostname: this.node, backend: this.backend.name,
-      captureTypes: [...this.backend.captureTypes], runningSessions: this.sessions.size, maxSessions: this.limits.maxSessions,
+      captureTypes: offeredTypes(this.backend), runningSessions: this.sessions.size, maxSessions: this.limits.maxSessions,
     };
   }
 

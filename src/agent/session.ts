@@ -6,9 +6,10 @@ import { CnspectError } from '../errors.js';
 import type { CaptureBackend, CaptureHandle, CapturedPacket, CaptureSpec } from '../backends/backend.js';
 import {
   type CaptureEvent, type CounterSnapshot, type Interface, type InterfaceCounters, type Packet,
-  Direction, Notice_Level, StopReason,
+  CaptureType, Direction, Notice_Level, StopReason,
 } from '../gen/cnspect/v1/agent.js';
-import { Dir } from '../packet/decode.js';
+import { Dir, decode, newDecoded } from '../packet/decode.js';
+import { FlowSelector } from '../packet/flow-select.js';
 import { EventQueue } from './queue.js';
 
 export const BATCH_MAX_PACKETS = 512;
@@ -45,6 +46,9 @@ export class CaptureSession {
   private batch: Packet[] = [];
   private batchBytes = 0;
   private newIfaces: Interface[] = [];
+  /** Set for --type flow: the agent selects flow-opening and -closing packets itself. */
+  private readonly flows: FlowSelector | undefined;
+  private readonly scratch = newDecoded();
   private pendingNames = 0;
   private flushTimer: NodeJS.Timeout | undefined;
   private counterTimer: NodeJS.Timeout | undefined;
@@ -58,6 +62,7 @@ export class CaptureSession {
   readonly ended = new Promise<void>((resolve) => { this.resolveEnded = resolve; });
 
   constructor(private readonly backend: CaptureBackend, readonly options: SessionOptions) {
+    this.flows = options.spec.type === CaptureType.CAPTURE_TYPE_FLOW ? new FlowSelector() : undefined;
     this.events = new EventQueue<CaptureEvent>(STREAM_BUFFER_BYTES, () => { void this.stop(StopReason.STOP_REASON_CANCELLED); });
   }
 
@@ -93,6 +98,7 @@ export class CaptureSession {
 
   private onPacket(p: CapturedPacket): void {
     if (this.stopReason !== undefined) return;
+    if (this.flows && !this.flows.keep(decode(this.handle!.linkType, p.data, this.scratch), p.data, p.sec * 1000 + p.nsec / 1e6)) return;
     const { maxPackets, maxBytes } = this.options;
     const caplen = p.data.length;
     this.packets++;
