@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 if [ "$(id -u)" -ne 0 ]; then echo "install.sh: run as root (it installs Debian packages; captures need root too)" >&2; exit 1; fi
 apt-get update -qq
-# tcpdump: capture engine; iproute2/util-linux: namespaces and interfaces; tshark: independent
-# pcapng reader for the tests; iputils-ping: test traffic.
-apt-get install -y -qq --no-install-recommends tcpdump iproute2 util-linux tshark iputils-ping >/dev/null
+# tcpdump: capture engine; bpftrace: drop reasons (skb:kfree_skb); iproute2/util-linux:
+# namespaces and interfaces; tshark: independent pcapng reader for the tests; iputils-ping and
+# nftables: test traffic and drop rules.
+apt-get install -y -qq --no-install-recommends tcpdump bpftrace iproute2 util-linux tshark iputils-ping nftables >/dev/null
 export npm_config_nodedir="${npm_config_nodedir:-/usr}"
 npm ci --no-audit --no-fund
 npm run build

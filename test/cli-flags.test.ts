@@ -68,10 +68,10 @@ describe('capture flags', () => {
     assert.match(run.err(), /capture target: "everywhere"; allowed: local, all, nodes, pods/);
   });
 
-  it('says the agent cannot do --type drop yet, before capturing', async () => {
-    const run = runCli(['capture', 'local', '--type', 'DROP', '-d', '1']);
+  it('refuses filters drop records cannot carry, before capturing', async () => {
+    const run = runCli(['capture', 'local', '--type', 'DROP', '-m', 'aa:bb:cc:dd:ee:ff', '-d', '1']);
     assert.equal(await run.exit, 2);
-    assert.match(run.err(), /CNSPECT_UNSUPPORTED: capture type drop is not available on this agent/);
+    assert.match(run.err(), /CNSPECT_FILTER_UNSUPPORTED: drop records carry no MAC addresses/);
   });
 
   it('prints help with no cluster or agent', async () => {

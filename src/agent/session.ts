@@ -3,9 +3,9 @@
 // with a summary whose reason is the first one that happened.
 import { randomBytes } from 'node:crypto';
 import { CnspectError } from '../errors.js';
-import type { CaptureBackend, CaptureHandle, CapturedPacket, CaptureSpec } from '../backends/backend.js';
+import type { CaptureBackend, CaptureHandle, CapturedDrop, CapturedPacket, CaptureSpec } from '../backends/backend.js';
 import {
-  type CaptureEvent, type CounterSnapshot, type Interface, type InterfaceCounters, type Packet,
+  type CaptureEvent, type CounterSnapshot, type Drop, type Interface, type InterfaceCounters, type Packet,
   CaptureType, Direction, Notice_Level, StopReason,
 } from '../gen/cnspect/v1/agent.js';
 import { Dir, decode, newDecoded } from '../packet/decode.js';
@@ -50,6 +50,7 @@ export class CaptureSession {
   private readonly flows: FlowSelector | undefined;
   private readonly scratch = newDecoded();
   private pendingNames = 0;
+  private readonly dropReasons = new Map<string, number>();
   private flushTimer: NodeJS.Timeout | undefined;
   private counterTimer: NodeJS.Timeout | undefined;
   private durationTimer: NodeJS.Timeout | undefined;
@@ -73,7 +74,7 @@ export class CaptureSession {
   /** Starts the backend; throws (coded) if it cannot. Events flow from then on. */
   async start(): Promise<void> {
     const { spec } = this.options;
-    this.handle = await this.backend.start(spec, { packet: (p) => this.onPacket(p) });
+    this.handle = await this.backend.start(spec, { packet: (p) => this.onPacket(p), drops: (d) => this.onDrops(d) });
     this.events.push({
       event: {
         $case: 'started',
@@ -128,6 +129,21 @@ export class CaptureSession {
       this.flush();
       void this.stop(maxPackets > 0 && this.packets >= maxPackets ? StopReason.STOP_REASON_MAX_PACKETS : StopReason.STOP_REASON_MAX_BYTES);
     }
+  }
+
+  private onDrops(drops: CapturedDrop[]): void {
+    if (this.stopReason !== undefined) return;
+    const out: Drop[] = [];
+    for (const d of drops) {
+      this.dropReasons.set(d.reason, (this.dropReasons.get(d.reason) ?? 0) + d.count);
+      this.packets += d.count;
+      out.push({
+        timestampNs: BigInt(d.timeMs) * 1_000_000n, reason: d.reason, reasonCode: d.reasonCode, src: d.src, dst: d.dst, ipProtocol: d.ipProtocol,
+        srcPort: d.srcPort, dstPort: d.dstPort, netnsInode: BigInt(Math.max(0, d.netnsInode)), netns: d.netns, interface: d.interface, count: BigInt(d.count),
+      });
+    }
+    if (!this.options.countersOnly) this.events.push({ event: { $case: 'drops', value: { drops: out } } }, out.length * 64);
+    if (this.options.maxPackets > 0 && this.packets >= this.options.maxPackets) void this.stop(StopReason.STOP_REASON_MAX_PACKETS);
   }
 
   private learnInterface(ifindex: number): void {
@@ -216,6 +232,7 @@ export class CaptureSession {
           durationMs: BigInt(Date.now() - this.startedAt),
           errorCode: err ? (err instanceof CnspectError ? err.code : 'CNSPECT_INTERNAL') : '',
           errorMessage: err ? err.message : '',
+          dropReasons: [...this.dropReasons].sort((a, b) => b[1] - a[1]).map(([r, n]) => ({ reason: r, count: BigInt(n) })),
         },
       },
     });

@@ -29,8 +29,26 @@ export interface CapturedPacket {
   direction: Dir;
 }
 
+/** A drop with everything the agent could learn about it. */
+export interface CapturedDrop {
+  timeMs: number;
+  reason: string;
+  reasonCode: number;
+  src: string;
+  dst: string;
+  ipProtocol: number;
+  srcPort: number;
+  dstPort: number;
+  netnsInode: number;
+  /** Name of the network namespace (/run/netns name, or "" when it has none). */
+  netns: string;
+  interface: string;
+  count: number;
+}
+
 export interface CaptureSink {
   packet(p: CapturedPacket): void;
+  drops?(d: CapturedDrop[]): void;
 }
 
 export interface CaptureHandle {

@@ -201,7 +201,8 @@ function report(plan: CapturePlan, jobs: Job[], failures: Map<string, unknown>, 
     const summary = output.summary(j.label);
     if (!summary) continue;
     const c = summary.counters;
-    ctx.err.write(`${j.label}: ${c?.packets ?? 0} packets, ${c?.bytes ?? 0} bytes captured (${stopReasonName(summary.reason)})` +
+    const unit = plan.request.type === CaptureType.CAPTURE_TYPE_DROP ? 'drops' : 'packets';
+    ctx.err.write(`${j.label}: ${c?.packets ?? 0} ${unit}, ${c?.bytes ?? 0} bytes captured (${stopReasonName(summary.reason)})` +
       `${c && c.kernelDropped > 0n ? `, ${c.kernelDropped} dropped by kernel` : ''}\n`);
     if (summary.reason === StopReason.STOP_REASON_ERROR) {
       const code = isErrorCode(summary.errorCode) ? summary.errorCode : 'CNSPECT_AGENT_ERROR';
@@ -209,6 +210,8 @@ function report(plan: CapturePlan, jobs: Job[], failures: Map<string, unknown>, 
     }
   }
   if (file) ctx.err.write(`${file.packets} packets written to ${file.path}\n`);
+  const drops = output.dropTable();
+  if (drops) ctx.err.write(`drops by node and reason:\n${drops}\n`);
   if (failures.size === 0) return exit;
   const errors = [...failures.values()];
   if (failures.size === jobs.length) {

@@ -1,13 +1,13 @@
 // Where a capture's events go: packet lines (text or JSON) to a stream, packets to a pcapng file,
 // notices and summaries to stderr, counters kept for the final table. One instance serves every
 // node of a capture, so lines and files carry the node.
-import { type CaptureEvent, type CaptureSummary, type CounterSnapshot, StopReason } from '../gen/cnspect/v1/agent.js';
+import { type CaptureEvent, type CaptureSummary, type CounterSnapshot, type Drop, StopReason } from '../gen/cnspect/v1/agent.js';
 import { DIRECTION_FLAG_INBOUND, DIRECTION_FLAG_OUTBOUND } from '../packet/pcapng-writer.js';
 import { decode, newDecoded } from '../packet/decode.js';
 import { dstIp, srcIp } from '../packet/describe.js';
 import { Direction } from '../gen/cnspect/v1/agent.js';
 import type { OutputFormat } from '../cli/flags.js';
-import { packetLine, packetRecord } from './packet-record.js';
+import { nsToIso, packetLine, packetRecord } from './packet-record.js';
 import type { PcapngFile } from './pcapng-file.js';
 import { safe, table } from './terminal.js';
 
@@ -86,6 +86,13 @@ export class CaptureOutput {
       case 'counters':
         s.lastCounters = e.value;
         break;
+      case 'drops':
+        for (const d of e.value.drops) {
+          const rec = dropRecord(node, d, this.o.podNames);
+          if (this.o.format === 'json') this.line(JSON.stringify(rec));
+          else if (this.o.format) this.line(safe(dropLine(rec, this.o.showNode)));
+        }
+        break;
       case 'notice':
         if (this.o.format === 'json') this.line(JSON.stringify({ type: 'notice', node, code: e.value.code, message: e.value.message }));
         this.o.err.write(`${safe(node)}: ${safe(e.value.code)}: ${safe(e.value.message)}\n`);
@@ -115,6 +122,13 @@ export class CaptureOutput {
       rows.push([node, 'TOTAL', '', '', '', '', `${c.packets} packets`, `${c.bytes} bytes, kernel drops ${c.kernelDropped}, stream drops ${c.streamDropped}`]);
     }
     return table(['NODE', 'INTERFACE', 'RX PKTS', 'RX BYTES', 'TX PKTS', 'TX BYTES', 'OTHER PKTS', 'OTHER BYTES'], rows);
+  }
+
+  /** Drops per node and reason over the whole capture (capture type drop). */
+  dropTable(): string | undefined {
+    const rows: string[][] = [];
+    for (const [node, s] of this.nodes) for (const r of s.summary?.dropReasons ?? []) rows.push([node, safe(r.reason), `${r.count}`]);
+    return rows.length ? table(['NODE', 'DROP REASON', 'COUNT'], rows) : undefined;
   }
 
   countersJson(): unknown[] {
@@ -149,8 +163,45 @@ export function stopReasonName(r: StopReason): string {
   return (StopReason[r] ?? 'UNKNOWN').replace('STOP_REASON_', '').toLowerCase();
 }
 
+export interface DropJson {
+  type: 'drop';
+  node: string;
+  time: string;
+  reason: string;
+  protocol: number;
+  src: string;
+  srcPort?: number;
+  dst: string;
+  dstPort?: number;
+  netns: string;
+  interface: string;
+  count: number;
+  srcPod?: string;
+  dstPod?: string;
+}
+
+function dropRecord(node: string, d: Drop, pods: Map<string, string> | undefined): DropJson {
+  const rec: DropJson = { type: 'drop', node, time: nsToIso(d.timestampNs), reason: d.reason, protocol: d.ipProtocol, src: d.src, dst: d.dst, netns: d.netns, interface: d.interface, count: Number(d.count) };
+  if (d.ipProtocol === 6 || d.ipProtocol === 17) { rec.srcPort = d.srcPort; rec.dstPort = d.dstPort; }
+  const sp = pods?.get(d.src);
+  const dp = pods?.get(d.dst);
+  if (sp) rec.srcPod = sp;
+  if (dp) rec.dstPod = dp;
+  return rec;
+}
+
+const PROTO_NAMES: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6' };
+
+function dropLine(r: DropJson, withNode: boolean): string {
+  const ep = (a: string, p: number | undefined, pod: string | undefined): string => `${a || '?'}${p === undefined ? '' : `:${p}`}${pod ? ` (${pod})` : ''}`;
+  const where = [r.netns, r.interface].filter(Boolean).join('/') || 'host';
+  const what = r.src ? `${PROTO_NAMES[r.protocol] ?? `proto ${r.protocol}`} ${ep(r.src, r.srcPort, r.srcPod)} > ${ep(r.dst, r.dstPort, r.dstPod)}` : 'no IPv4 header';
+  return `${r.time.slice(11, 29)} ${withNode ? `${r.node} ` : ''}DROP ${r.reason} ${what} at ${where}${r.count > 1 ? ` x${r.count}` : ''}`;
+}
+
 function summaryJson(node: string, s: CaptureSummary): Record<string, unknown> {
   return {
+    ...(s.dropReasons.length ? { dropReasons: Object.fromEntries(s.dropReasons.map((r) => [r.reason, Number(r.count)])) } : {}),
     type: 'summary', node, sessionId: s.sessionId, reason: stopReasonName(s.reason), durationMs: Number(s.durationMs),
     ...(s.errorCode ? { errorCode: s.errorCode, errorMessage: s.errorMessage } : {}),
     counters: s.counters ? countersJson(node, s.counters) : undefined,

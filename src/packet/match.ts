@@ -95,3 +95,34 @@ export function compileFilter(f: Filter): PacketPredicate {
     return true;
   };
 }
+
+/** A drop's (or flow's) 5-tuple, as text addresses. */
+export interface Tuple {
+  src: string;
+  dst: string;
+  ipProtocol: number;
+  srcPort: number;
+  dstPort: number;
+}
+
+/**
+ * The filter as a predicate over 5-tuples (drop records carry no packet bytes). MACs and TCP
+ * flags are not in a tuple: callers refuse those filters instead of ignoring them.
+ */
+export function compileTupleFilter(f: Filter): (t: Tuple) => boolean {
+  const prefixes = f.cidrs.map(toPrefix);
+  const ports = f.ports.map((p) => [p.first, p.last] as const);
+  const protos: number[] = f.protocols.map((p) => (p.protocol === Protocol.PROTOCOL_TCP ? IPPROTO_TCP : p.protocol === Protocol.PROTOCOL_UDP ? IPPROTO_UDP
+    : p.protocol === Protocol.PROTOCOL_ICMP ? IPPROTO_ICMP : IPPROTO_ICMPV6));
+  const hit = (ip: string): boolean => {
+    if (!ip) return false;
+    const bytes = addressBytes(ip);
+    return prefixes.some((p) => p.v6 === (bytes.length === 16) && prefixMatches(p, bytes, 0));
+  };
+  return (t) => {
+    if (prefixes.length && !(hit(t.src) || hit(t.dst))) return false;
+    if (ports.length && !((t.ipProtocol === IPPROTO_TCP || t.ipProtocol === IPPROTO_UDP) && ports.some(([a, b]) => (t.srcPort >= a && t.srcPort <= b) || (t.dstPort >= a && t.dstPort <= b)))) return false;
+    if (protos.length && !protos.includes(t.ipProtocol)) return false;
+    return true;
+  };
+}

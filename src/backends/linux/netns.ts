@@ -12,6 +12,8 @@ export interface Link {
   name: string;
   /** ifindex of a veth's peer (in its own namespace), when iproute2 reports it. */
   peerIndex: number | undefined;
+  /** nsid (as seen from this namespace) of the namespace holding the peer, when it is another one. */
+  peerNsid: number | undefined;
   /** Addresses (IPv4/IPv6, no prefix) when read with `ip -j addr`. */
   addresses: string[];
   /** MAC address, lower-case colon form; "" when the link has none. */
@@ -64,6 +66,7 @@ export function parseIpLinkJson(text: string): Link[] {
       linkType: typeof o.link_type === 'string' ? o.link_type : '',
       up: flags.includes('UP'),
       peerIndex: typeof o.link_index === 'number' ? o.link_index : undefined,
+      peerNsid: typeof o.link_netnsid === 'number' ? o.link_netnsid : undefined,
       addresses: Array.isArray(o.addr_info) ? o.addr_info.map((a: { local?: unknown }) => a.local).filter((x): x is string => typeof x === 'string') : [],
     };
   });
@@ -77,4 +80,39 @@ export async function listLinks(netns: string, pathGiven = false): Promise<Link[
   const path = !netns ? undefined : pathGiven ? netns : netnsPath(netns);
   const argv = [...(path ? ['nsenter', `--net=${path}`, '--'] : []), 'ip', '-j', 'addr', 'show'];
   return parseIpLinkJson(await run(argv, 'list network interfaces'));
+}
+
+/** Pure: `ip -j netns list-id` → nsid → namespace name (named namespaces only). */
+export function parseNetnsListId(text: string): Map<number, string> {
+  let data: unknown;
+  try { data = JSON.parse(text || '[]'); } catch (err) {
+    throw new CnspectError('CNSPECT_TOOL_FAILED', 'ip -j netns list-id printed something that is not JSON', { cause: err });
+  }
+  const out = new Map<number, string>();
+  for (const e of Array.isArray(data) ? data as Array<{ nsid?: unknown; name?: unknown }> : []) {
+    if (typeof e.nsid === 'number' && typeof e.name === 'string') out.set(e.nsid, e.name);
+  }
+  return out;
+}
+
+export interface VethPeer {
+  /** Our side of the pair. */
+  host: Link;
+  /** Name (under /run/netns) of the namespace holding the other side. */
+  netns: string;
+}
+
+/**
+ * The veths of the agent's namespace whose other end lives in a named namespace — the node's
+ * pods. The kernel's nsid of the peer namespace identifies it exactly (interface indexes alone
+ * repeat across namespaces).
+ */
+export async function vethPeers(): Promise<VethPeer[]> {
+  const [links, ids] = await Promise.all([listLinks(''), run(['ip', '-j', 'netns', 'list-id'], 'list network namespace ids').then(parseNetnsListId)]);
+  const out: VethPeer[] = [];
+  for (const l of links) {
+    const name = l.peerNsid === undefined ? undefined : ids.get(l.peerNsid);
+    if (name && l.peerIndex !== undefined) out.push({ host: l, netns: name });
+  }
+  return out;
 }

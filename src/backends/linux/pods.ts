@@ -1,11 +1,9 @@
-// Pod IP → its host-side interface and its network namespace, on this node (DESIGN.md recipe
-// without a CRI): the route to the IP must leave through a bridge or a veth of this node; the
-// pod's namespace is found among /run/netns/* and /proc/*/ns/net (deduplicated by inode) as the
-// one holding the IP, confirmed by the veth pair (its interface's peer is our host veth).
-import { readdirSync, statSync } from 'node:fs';
+// Pod IP → its host-side interface and its network namespace, on this node (without a CRI):
+// among the namespaces behind this node's veths (identified by the kernel's nsid of each veth's
+// peer, so only this node's pods qualify), the one whose veth end holds the IP.
 import { CnspectError } from '../../errors.js';
 import { run } from '../../agent/child.js';
-import { type Link, listLinks, NETNS_DIR } from './netns.js';
+import { type Link, listLinks, NETNS_DIR, vethPeers } from './netns.js';
 
 export interface PodPoint {
   ip: string;
@@ -29,36 +27,15 @@ export function parseRouteGetDevice(text: string): string | undefined {
   }
 }
 
-/** Candidate namespace files, one per distinct namespace, not counting our own. */
-export function candidateNamespaces(): string[] {
-  const seen = new Set<number>([statSync('/proc/self/ns/net').ino]);
-  const out: string[] = [];
-  const consider = (path: string): void => {
-    try {
-      const ino = statSync(path).ino;
-      if (!seen.has(ino)) { seen.add(ino); out.push(path); }
-    } catch { /* vanished or not readable */ }
-  };
-  try { for (const n of readdirSync(NETNS_DIR)) consider(`${NETNS_DIR}/${n}`); } catch { /* no named namespaces */ }
-  for (const d of readdirSync('/proc')) if (/^\d+$/.test(d)) consider(`/proc/${d}/ns/net`);
-  return out;
-}
-
 export async function resolvePodIp(ip: string, node: string): Promise<PodPoint> {
   const notHere = (why: string): CnspectError => new CnspectError('CNSPECT_POD_NOT_FOUND', `pod IP ${ip} is not a pod of node ${node}: ${why}`, { context: { node, value: ip }, hint: 'check the pod\'s node in the inventory (or `kubectl get pod -o wide`)' });
   const dev = parseRouteGetDevice(await run(['ip', '-j', 'route', 'get', ip], 'look up the route to a pod'));
   if (!dev) throw notHere('it is a local address of the node');
-  const links = await listLinks('');
-  const out = links.find((l) => l.name === dev);
-  if (!out || (out.linkType !== 'ether' && out.linkType !== 'none')) throw notHere(`the route leaves through ${dev}`);
-  for (const path of candidateNamespaces()) {
+  for (const peer of await vethPeers()) {
     let inner: Link[];
-    try { inner = await listLinks(path, true); } catch { continue; }
-    const podIf = inner.find((l) => l.addresses.includes(ip));
-    if (!podIf || podIf.peerIndex === undefined) continue;
-    const hostVeth = links.find((l) => l.index === podIf.peerIndex && l.peerIndex === podIf.index);
-    if (!hostVeth) continue;
-    return { ip, hostVeth, netnsPath: path, podInterface: podIf.name };
+    try { inner = await listLinks(peer.netns); } catch { continue; }
+    const podIf = inner.find((l) => l.index === peer.host.peerIndex && l.addresses.includes(ip));
+    if (podIf) return { ip, hostVeth: peer.host, netnsPath: `${NETNS_DIR}/${peer.netns}`, podInterface: podIf.name };
   }
-  throw notHere(`no network namespace on the node holds it behind a veth (route via ${dev})`);
+  throw notHere(`no namespace behind a veth of this node holds it (the route leaves through ${dev})`);
 }

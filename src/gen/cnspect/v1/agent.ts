@@ -398,7 +398,41 @@ export interface CaptureEvent {
     | { $case: "counters"; value: CounterSnapshot }
     | { $case: "notice"; value: Notice }
     | { $case: "summary"; value: CaptureSummary }
+    | { $case: "drops"; value: DropBatch }
     | undefined;
+}
+
+/**
+ * Packets the node dropped (capture type DROP). Aggregated per key over a short interval, or one
+ * per drop at low rates (count = 1).
+ */
+export interface Drop {
+  /** Time of the drop, or the end of the aggregation interval; nanoseconds since the Unix epoch. */
+  timestampNs: bigint;
+  /** Kernel drop reason name, e.g. "NO_SOCKET", "NETFILTER_DROP" (from the tracepoint's format). */
+  reason: string;
+  reasonCode: number;
+  /** 5-tuple when the packet had one ("" / 0 otherwise). */
+  src: string;
+  dst: string;
+  /** IP protocol number (6 TCP, 17 UDP, 1 ICMP), 0 when unknown. */
+  ipProtocol: number;
+  srcPort: number;
+  dstPort: number;
+  /** Network namespace of the device that held the packet, and its name when the agent knows it. */
+  netnsInode: bigint;
+  netns: string;
+  interface: string;
+  count: bigint;
+}
+
+export interface DropBatch {
+  drops: Drop[];
+}
+
+export interface DropReasonCount {
+  reason: string;
+  count: bigint;
 }
 
 export interface CaptureStarted {
@@ -520,6 +554,8 @@ export interface CaptureSummary {
   /** Set when reason is STOP_REASON_ERROR. */
   errorCode: string;
   errorMessage: string;
+  /** Capture type DROP: drops per reason over the whole session, most first. */
+  dropReasons: DropReasonCount[];
 }
 
 export interface StopCaptureRequest {
@@ -1525,6 +1561,9 @@ export const CaptureEvent: MessageFns<CaptureEvent> = {
       case "summary":
         CaptureSummary.encode(message.event.value, writer.uint32(42).fork()).join();
         break;
+      case "drops":
+        DropBatch.encode(message.event.value, writer.uint32(50).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1582,6 +1621,14 @@ export const CaptureEvent: MessageFns<CaptureEvent> = {
             message.event = { $case: "summary", value: CaptureSummary.decode(reader, reader.uint32()) };
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.event = { $case: "drops", value: DropBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1606,6 +1653,8 @@ export const CaptureEvent: MessageFns<CaptureEvent> = {
         ? { $case: "notice", value: Notice.fromJSON(object.notice) }
         : isSet(object.summary)
         ? { $case: "summary", value: CaptureSummary.fromJSON(object.summary) }
+        : isSet(object.drops)
+        ? { $case: "drops", value: DropBatch.fromJSON(object.drops) }
         : undefined,
     };
   },
@@ -1622,6 +1671,8 @@ export const CaptureEvent: MessageFns<CaptureEvent> = {
       obj.notice = Notice.toJSON(message.event.value);
     } else if (message.event?.$case === "summary") {
       obj.summary = CaptureSummary.toJSON(message.event.value);
+    } else if (message.event?.$case === "drops") {
+      obj.drops = DropBatch.toJSON(message.event.value);
     }
     return obj;
   },
@@ -1662,7 +1713,463 @@ export const CaptureEvent: MessageFns<CaptureEvent> = {
         }
         break;
       }
+      case "drops": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "drops", value: DropBatch.fromPartial(object.event.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseDrop(): Drop {
+  return {
+    timestampNs: 0n,
+    reason: "",
+    reasonCode: 0,
+    src: "",
+    dst: "",
+    ipProtocol: 0,
+    srcPort: 0,
+    dstPort: 0,
+    netnsInode: 0n,
+    netns: "",
+    interface: "",
+    count: 0n,
+  };
+}
+
+export const Drop: MessageFns<Drop> = {
+  encode(message: Drop, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.timestampNs !== 0n) {
+      if (BigInt.asUintN(64, message.timestampNs) !== message.timestampNs) {
+        throw new globalThis.Error("value provided for field message.timestampNs of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.timestampNs);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.reasonCode !== 0) {
+      writer.uint32(24).uint32(message.reasonCode);
+    }
+    if (message.src !== "") {
+      writer.uint32(34).string(message.src);
+    }
+    if (message.dst !== "") {
+      writer.uint32(42).string(message.dst);
+    }
+    if (message.ipProtocol !== 0) {
+      writer.uint32(48).uint32(message.ipProtocol);
+    }
+    if (message.srcPort !== 0) {
+      writer.uint32(56).uint32(message.srcPort);
+    }
+    if (message.dstPort !== 0) {
+      writer.uint32(64).uint32(message.dstPort);
+    }
+    if (message.netnsInode !== 0n) {
+      if (BigInt.asUintN(64, message.netnsInode) !== message.netnsInode) {
+        throw new globalThis.Error("value provided for field message.netnsInode of type uint64 too large");
+      }
+      writer.uint32(72).uint64(message.netnsInode);
+    }
+    if (message.netns !== "") {
+      writer.uint32(82).string(message.netns);
+    }
+    if (message.interface !== "") {
+      writer.uint32(90).string(message.interface);
+    }
+    if (message.count !== 0n) {
+      if (BigInt.asUintN(64, message.count) !== message.count) {
+        throw new globalThis.Error("value provided for field message.count of type uint64 too large");
+      }
+      writer.uint32(96).uint64(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Drop {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDrop();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.timestampNs = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.reasonCode = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.src = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.dst = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.ipProtocol = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.srcPort = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.dstPort = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.netnsInode = reader.uint64() as bigint;
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.netns = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.interface = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.count = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Drop {
+    return {
+      timestampNs: isSet(object.timestampNs)
+        ? BigInt(object.timestampNs)
+        : isSet(object.timestamp_ns)
+        ? BigInt(object.timestamp_ns)
+        : 0n,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      reasonCode: isSet(object.reasonCode)
+        ? globalThis.Number(object.reasonCode)
+        : isSet(object.reason_code)
+        ? globalThis.Number(object.reason_code)
+        : 0,
+      src: isSet(object.src) ? globalThis.String(object.src) : "",
+      dst: isSet(object.dst) ? globalThis.String(object.dst) : "",
+      ipProtocol: isSet(object.ipProtocol)
+        ? globalThis.Number(object.ipProtocol)
+        : isSet(object.ip_protocol)
+        ? globalThis.Number(object.ip_protocol)
+        : 0,
+      srcPort: isSet(object.srcPort)
+        ? globalThis.Number(object.srcPort)
+        : isSet(object.src_port)
+        ? globalThis.Number(object.src_port)
+        : 0,
+      dstPort: isSet(object.dstPort)
+        ? globalThis.Number(object.dstPort)
+        : isSet(object.dst_port)
+        ? globalThis.Number(object.dst_port)
+        : 0,
+      netnsInode: isSet(object.netnsInode)
+        ? BigInt(object.netnsInode)
+        : isSet(object.netns_inode)
+        ? BigInt(object.netns_inode)
+        : 0n,
+      netns: isSet(object.netns) ? globalThis.String(object.netns) : "",
+      interface: isSet(object.interface) ? globalThis.String(object.interface) : "",
+      count: isSet(object.count) ? BigInt(object.count) : 0n,
+    };
+  },
+
+  toJSON(message: Drop): unknown {
+    const obj: any = {};
+    if (message.timestampNs !== 0n) {
+      obj.timestampNs = message.timestampNs.toString();
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.reasonCode !== 0) {
+      obj.reasonCode = Math.round(message.reasonCode);
+    }
+    if (message.src !== "") {
+      obj.src = message.src;
+    }
+    if (message.dst !== "") {
+      obj.dst = message.dst;
+    }
+    if (message.ipProtocol !== 0) {
+      obj.ipProtocol = Math.round(message.ipProtocol);
+    }
+    if (message.srcPort !== 0) {
+      obj.srcPort = Math.round(message.srcPort);
+    }
+    if (message.dstPort !== 0) {
+      obj.dstPort = Math.round(message.dstPort);
+    }
+    if (message.netnsInode !== 0n) {
+      obj.netnsInode = message.netnsInode.toString();
+    }
+    if (message.netns !== "") {
+      obj.netns = message.netns;
+    }
+    if (message.interface !== "") {
+      obj.interface = message.interface;
+    }
+    if (message.count !== 0n) {
+      obj.count = message.count.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Drop>, I>>(base?: I): Drop {
+    return Drop.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Drop>, I>>(object: I): Drop {
+    const message = createBaseDrop();
+    message.timestampNs = (object.timestampNs !== undefined && object.timestampNs !== null)
+      ? BigInt(object.timestampNs)
+      : 0n;
+    message.reason = object.reason ?? "";
+    message.reasonCode = object.reasonCode ?? 0;
+    message.src = object.src ?? "";
+    message.dst = object.dst ?? "";
+    message.ipProtocol = object.ipProtocol ?? 0;
+    message.srcPort = object.srcPort ?? 0;
+    message.dstPort = object.dstPort ?? 0;
+    message.netnsInode = (object.netnsInode !== undefined && object.netnsInode !== null)
+      ? BigInt(object.netnsInode)
+      : 0n;
+    message.netns = object.netns ?? "";
+    message.interface = object.interface ?? "";
+    message.count = (object.count !== undefined && object.count !== null) ? BigInt(object.count) : 0n;
+    return message;
+  },
+};
+
+function createBaseDropBatch(): DropBatch {
+  return { drops: [] };
+}
+
+export const DropBatch: MessageFns<DropBatch> = {
+  encode(message: DropBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.drops) {
+      Drop.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DropBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDropBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.drops.push(Drop.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DropBatch {
+    return { drops: globalThis.Array.isArray(object?.drops) ? object.drops.map((e: any) => Drop.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: DropBatch): unknown {
+    const obj: any = {};
+    if (message.drops?.length) {
+      obj.drops = message.drops.map((e) => Drop.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DropBatch>, I>>(base?: I): DropBatch {
+    return DropBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DropBatch>, I>>(object: I): DropBatch {
+    const message = createBaseDropBatch();
+    message.drops = object.drops?.map((e) => Drop.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDropReasonCount(): DropReasonCount {
+  return { reason: "", count: 0n };
+}
+
+export const DropReasonCount: MessageFns<DropReasonCount> = {
+  encode(message: DropReasonCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reason !== "") {
+      writer.uint32(10).string(message.reason);
+    }
+    if (message.count !== 0n) {
+      if (BigInt.asUintN(64, message.count) !== message.count) {
+        throw new globalThis.Error("value provided for field message.count of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DropReasonCount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDropReasonCount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.count = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DropReasonCount {
+    return {
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      count: isSet(object.count) ? BigInt(object.count) : 0n,
+    };
+  },
+
+  toJSON(message: DropReasonCount): unknown {
+    const obj: any = {};
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.count !== 0n) {
+      obj.count = message.count.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DropReasonCount>, I>>(base?: I): DropReasonCount {
+    return DropReasonCount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DropReasonCount>, I>>(object: I): DropReasonCount {
+    const message = createBaseDropReasonCount();
+    message.reason = object.reason ?? "";
+    message.count = (object.count !== undefined && object.count !== null) ? BigInt(object.count) : 0n;
     return message;
   },
 };
@@ -2694,7 +3201,15 @@ export const Notice: MessageFns<Notice> = {
 };
 
 function createBaseCaptureSummary(): CaptureSummary {
-  return { sessionId: "", reason: 0, counters: undefined, durationMs: 0n, errorCode: "", errorMessage: "" };
+  return {
+    sessionId: "",
+    reason: 0,
+    counters: undefined,
+    durationMs: 0n,
+    errorCode: "",
+    errorMessage: "",
+    dropReasons: [],
+  };
 }
 
 export const CaptureSummary: MessageFns<CaptureSummary> = {
@@ -2719,6 +3234,9 @@ export const CaptureSummary: MessageFns<CaptureSummary> = {
     }
     if (message.errorMessage !== "") {
       writer.uint32(50).string(message.errorMessage);
+    }
+    for (const v of message.dropReasons) {
+      DropReasonCount.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -2784,6 +3302,14 @@ export const CaptureSummary: MessageFns<CaptureSummary> = {
             message.errorMessage = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.dropReasons.push(DropReasonCount.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2820,6 +3346,11 @@ export const CaptureSummary: MessageFns<CaptureSummary> = {
         : isSet(object.error_message)
         ? globalThis.String(object.error_message)
         : "",
+      dropReasons: globalThis.Array.isArray(object?.dropReasons)
+        ? object.dropReasons.map((e: any) => DropReasonCount.fromJSON(e))
+        : globalThis.Array.isArray(object?.drop_reasons)
+        ? object.drop_reasons.map((e: any) => DropReasonCount.fromJSON(e))
+        : [],
     };
   },
 
@@ -2843,6 +3374,9 @@ export const CaptureSummary: MessageFns<CaptureSummary> = {
     if (message.errorMessage !== "") {
       obj.errorMessage = message.errorMessage;
     }
+    if (message.dropReasons?.length) {
+      obj.dropReasons = message.dropReasons.map((e) => DropReasonCount.toJSON(e));
+    }
     return obj;
   },
 
@@ -2861,6 +3395,7 @@ export const CaptureSummary: MessageFns<CaptureSummary> = {
       : 0n;
     message.errorCode = object.errorCode ?? "";
     message.errorMessage = object.errorMessage ?? "";
+    message.dropReasons = object.dropReasons?.map((e) => DropReasonCount.fromPartial(e)) || [];
     return message;
   },
 };
