@@ -79,9 +79,11 @@ describe('drop reasons and parsers', () => {
   });
 
   it('parses bpftrace per-event and aggregated output, and trace_pipe lines', () => {
-    assert.deepEqual(parseBpftraceLine('{"type": "printf", "data": "E 10.0.0.1 10.0.0.2 17 5000 9999 3 4026532532 2\\n"}', 1000), [
+    // 10.0.0.1 and 10.0.0.2 as the kernel's __be32 read on little-endian x86: 0x0100000a, 0x0200000a.
+    assert.deepEqual(parseBpftraceLine('{"type": "printf", "data": "E 16777226 33554442 17 5000 9999 3 4026532532 2\\n"}', 1000), [
       { timeMs: 1000, src: '10.0.0.1', dst: '10.0.0.2', ipProtocol: 17, srcPort: 5000, dstPort: 9999, reasonCode: 3, netnsInode: 4026532532, ifindex: 2, count: 1 }]);
-    const agg = parseBpftraceLine('{"type": "map", "data": {"@d4": {"10.0.0.1,10.0.0.2,6,1,80,12,4026532532,3": 356}}}', 5);
+    const agg = parseBpftraceLine('{"type": "map", "data": {"@d4": {"16777226,33554442,6,1,80,12,4026532532,3": 356}}}', 5);
+    assert.equal(agg[0]!.src, '10.0.0.1');
     assert.equal(agg[0]!.count, 356);
     assert.equal(agg[0]!.reasonCode, 12);
     assert.deepEqual(parseBpftraceLine('{"type": "map", "data": {"@dx": {"3,4026532000,7": 2}}}', 5).map((d) => [d.reasonCode, d.netnsInode, d.ifindex, d.count, d.src]), [[3, 4026532000, 7, 2, '']]);

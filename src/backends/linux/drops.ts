@@ -57,9 +57,9 @@ tracepoint:skb:kfree_skb
     }
     @rate = @rate + 1;
     if (@rate <= ${perEventLimit}) {
-      printf("E %s %s %d %d %d %d %u %d\\n", ntop($iph->saddr), ntop($iph->daddr), $iph->protocol, $sport, $dport, args->reason, $inum, $ifindex);
+      printf("E %u %u %d %d %d %d %u %d\\n", $iph->saddr, $iph->daddr, $iph->protocol, $sport, $dport, args->reason, $inum, $ifindex);
     } else {
-      @d4[ntop($iph->saddr), ntop($iph->daddr), $iph->protocol, $sport, $dport, args->reason, $inum, $ifindex] = count();
+      @d4[$iph->saddr, $iph->daddr, $iph->protocol, $sport, $dport, args->reason, $inum, $ifindex] = count();
     }
   } else {
     @dx[args->reason, $inum, $ifindex] = count();
@@ -69,6 +69,16 @@ interval:ms:1000 { print(@d4); print(@dx); clear(@d4); clear(@dx); @rate = 0; }
 `;
 }
 
+/**
+ * The program keys maps by raw IPv4 addresses (formatting them with ntop() in the kernel cost
+ * sender throughput); a __be32 read on a little-endian CPU holds the first octet in its low byte.
+ */
+export function ipv4FromKernel(raw: string): string {
+  if (raw.includes('.')) return raw;
+  const n = Number(raw) >>> 0;
+  return `${n & 0xff}.${(n >>> 8) & 0xff}.${(n >>> 16) & 0xff}.${n >>> 24}`;
+}
+
 /** Pure: one line of `bpftrace -f json` output → drop records. */
 export function parseBpftraceLine(line: string, nowMs: number): DropRecord[] {
   let msg: { type?: string; data?: unknown };
@@ -76,7 +86,7 @@ export function parseBpftraceLine(line: string, nowMs: number): DropRecord[] {
   const rec = (f: string[], count: number): DropRecord | undefined => {
     if (f.length !== 8) return undefined;
     const [src, dst, proto, sport, dport, reason, inum, ifindex] = f;
-    return { timeMs: nowMs, src: src!, dst: dst!, ipProtocol: Number(proto), srcPort: Number(sport), dstPort: Number(dport), reasonCode: Number(reason), netnsInode: Number(inum), ifindex: Number(ifindex), count };
+    return { timeMs: nowMs, src: ipv4FromKernel(src!), dst: ipv4FromKernel(dst!), ipProtocol: Number(proto), srcPort: Number(sport), dstPort: Number(dport), reasonCode: Number(reason), netnsInode: Number(inum), ifindex: Number(ifindex), count };
   };
   if (msg.type === 'printf' && typeof msg.data === 'string') {
     const out: DropRecord[] = [];
