@@ -136,6 +136,24 @@ describe('lab and fan-out (bridge)', () => {
       const s = JSON.parse(c.out() || '[]') as Array<{ node: string; counters?: { packets: number } }>;
       return s.length === 1 && s[0]!.node === `${name}-node2` && s[0]!.counters?.packets === 12;
     }, 'node2 to count 12 packets');
+    type Stats = { interface: string; onCapturePath: boolean; rxPackets: number; txPackets: number; rxDropped: number; txErrors: number };
+    const read = async (args: string[]): Promise<Stats[]> => {
+      const c = runCli(['counter', '--inventory', inv, '-n', `${name}-node2`, '-o', 'json', ...args]);
+      assert.equal(await c.exit, 0);
+      return (JSON.parse(c.out()) as Array<{ interfaceStats: Stats[] }>)[0]!.interfaceStats;
+    };
+    // The capture path (two pods on one bridge: their veths; bridged frames skip cni0's own stack)
+    // with the interfaces' own kernel counters …
+    const onPath = await read([]);
+    assert.deepEqual(onPath.map((i) => i.interface).sort(), [pod('pod-2-1').hostVeth, pod('pod-2-2').hostVeth].sort());
+    const veth = onPath.find((i) => i.interface === pod('pod-2-1').hostVeth)!;
+    assert.ok(veth.onCapturePath && veth.rxPackets >= 3 && veth.txPackets >= 3, JSON.stringify(veth));
+    assert.ok(onPath.every((i) => Number.isInteger(i.rxDropped) && Number.isInteger(i.txErrors)));
+    // … and with -i the others too, marked as off the path.
+    const all = await read(['-i']);
+    assert.ok(all.some((i) => i.interface === 'lo' && !i.onCapturePath));
+    assert.ok(all.some((i) => i.interface === 'eth0' && !i.onCapturePath));
+    assert.ok(all.length > onPath.length);
     run.signals.emit('SIGINT');
     assert.equal(await run.exit, 0);
     assert.match(run.out(), new RegExp(`${name}-node2\\s+${pod('pod-2-1').hostVeth}\\s+3\\s+312\\s+3\\s+312`));

@@ -29,7 +29,7 @@ export interface AgentApi {
   /** Streams a session's events; aborting `signal` (or leaving the loop) stops the session. */
   capture(req: CaptureRequest, signal?: AbortSignal): AsyncIterable<CaptureEvent>;
   stopCapture(sessionId: string): Promise<boolean>;
-  counters(sessionId?: string): Promise<CountersResponse>;
+  counters(sessionId?: string, includeHidden?: boolean): Promise<CountersResponse>;
   close(): Promise<void>;
 }
 
@@ -136,15 +136,15 @@ export class Agent implements AgentApi {
     return true;
   }
 
-  async counters(sessionId = ''): Promise<CountersResponse> {
+  async counters(sessionId = '', includeHidden = false): Promise<CountersResponse> {
     const list = [...this.sessions.values()].filter((s) => !sessionId || s.id === sessionId);
     if (sessionId && list.length === 0) throw new CnspectError('CNSPECT_SESSION_NOT_FOUND', `no capture session ${JSON.stringify(sessionId)} on ${this.node}`);
     return {
       node: this.node,
-      sessions: list.map((s) => ({
+      sessions: await Promise.all(list.map(async (s) => ({
         sessionId: s.id, bpfExpression: s.filterExpression, interface: s.options.spec.interface, netns: s.options.spec.netns,
-        startedNs: s.startedNs, counters: s.snapshot(),
-      })),
+        startedNs: s.startedNs, counters: s.snapshot(), interfaces: await s.interfaceStats(includeHidden),
+      }))),
     };
   }
 

@@ -41,7 +41,7 @@ export async function serveAgent(agent: Agent, options: ServeOptions): Promise<R
   const impl: AgentServer = {
     info: unary(() => agent.info()),
     stopCapture: unary(async (req) => ({ stopped: await agent.stopCapture(req.sessionId) })),
-    counters: unary((req) => agent.counters(req.sessionId)),
+    counters: unary((req) => agent.counters(req.sessionId, req.includeHidden)),
     capture: (call) => {
       void (async () => {
         let session;

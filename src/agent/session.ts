@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { CnspectError } from '../errors.js';
 import type { CaptureBackend, CaptureHandle, CapturedDrop, CapturedPacket, CaptureSpec } from '../backends/backend.js';
 import {
-  type CaptureEvent, type CounterSnapshot, type Drop, type Interface, type InterfaceCounters, type Packet,
+  type CaptureEvent, type CounterSnapshot, type Drop, type Interface, type InterfaceCounters, type InterfaceStats, type Packet,
   CaptureType, Direction, Notice_Level, StopReason,
 } from '../gen/cnspect/v1/agent.js';
 import { Dir, decode, newDecoded } from '../packet/decode.js';
@@ -196,6 +196,17 @@ export class CaptureSession {
       sessionId: this.id, timeNs: nowNs(), interfaces, packets: BigInt(this.packets), bytes: BigInt(this.bytes),
       kernelDropped: BigInt(this.handle?.kernelDropped() ?? 0), streamDropped: BigInt(this.streamDropped),
     };
+  }
+
+  /** The interfaces' own counters: those on the capture path, or all with `includeHidden`. */
+  async interfaceStats(includeHidden: boolean): Promise<InterfaceStats[]> {
+    const all = (await this.handle?.interfaceStats?.().catch(() => undefined)) ?? [];
+    const onPath = new Set(this.ifaceNames.values());
+    return all.filter((i) => includeHidden || onPath.has(i.name)).map((i) => ({
+      interface: i.name, rxPackets: BigInt(i.stats.rxPackets), rxBytes: BigInt(i.stats.rxBytes), txPackets: BigInt(i.stats.txPackets), txBytes: BigInt(i.stats.txBytes),
+      rxDropped: BigInt(i.stats.rxDropped), txDropped: BigInt(i.stats.txDropped), rxErrors: BigInt(i.stats.rxErrors), txErrors: BigInt(i.stats.txErrors),
+      onCapturePath: onPath.has(i.name),
+    }));
   }
 
   /** Ends the session (idempotent: the first reason wins) and emits the summary. */

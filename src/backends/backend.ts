@@ -60,6 +60,8 @@ export interface CaptureHandle {
   readonly filterExpression: string;
   /** Name of an interface index in the capture namespace: a string when known, else a lookup (a new interface). */
   interfaceName(ifindex: number): string | Promise<string>;
+  /** Every interface of the capture's namespace with its own counters. */
+  interfaceStats?(): Promise<Array<{ name: string; stats: import('./linux/netns.js').LinkStats }>>;
   /** Latest kernel drop count (asks the tool for fresh figures; they arrive asynchronously). */
   kernelDropped(): number;
   requestStats(): void;

@@ -11,37 +11,56 @@ import { collect, parseOutputFormat } from './flags.js';
 
 export interface CounterFlags {
   nodes?: string[];
+  includeHidden?: boolean;
   output?: string;
   inventory?: string;
 }
 
 /** Reads the counters of every local capture process. */
-export async function localCounters(): Promise<CountersResponse[]> {
+export async function localCounters(includeHidden = false): Promise<CountersResponse[]> {
   const out: CountersResponse[] = [];
   for (const path of listLocalSockets()) {
     const agent = new RemoteAgent(`unix:${path}`, undefined, `local:${path}`);
-    try { out.push(await agent.counters()); } catch { /* the capture ended between listing and asking */ } finally { await agent.close(); }
+    try { out.push(await agent.counters('', includeHidden)); } catch { /* the capture ended between listing and asking */ } finally { await agent.close(); }
   }
   return out;
 }
 
+/**
+ * One row per interface: what the capture matched there (per direction) beside the interface's
+ * own drop and error counters, then the capture's kernel drops.
+ */
 export function renderCounters(responses: CountersResponse[], format: 'text' | 'json'): string {
   const sessions = responses.flatMap((r) => r.sessions.map((s) => ({ node: r.node, s })));
   if (format === 'json') {
-    return JSON.stringify(sessions.map(({ node, s }) => ({ node, sessionId: s.sessionId, interface: s.interface, netns: s.netns, filter: s.bpfExpression, ...(s.counters ? { counters: countersJson(node, s.counters) } : {}) })));
+    return JSON.stringify(sessions.map(({ node, s }) => ({
+      node, sessionId: s.sessionId, interface: s.interface, netns: s.netns, filter: s.bpfExpression,
+      ...(s.counters ? { counters: countersJson(node, s.counters) } : {}),
+      interfaceStats: s.interfaces.map((i) => ({
+        interface: i.interface, onCapturePath: i.onCapturePath, rxPackets: Number(i.rxPackets), rxBytes: Number(i.rxBytes), txPackets: Number(i.txPackets), txBytes: Number(i.txBytes),
+        rxDropped: Number(i.rxDropped), txDropped: Number(i.txDropped), rxErrors: Number(i.rxErrors), txErrors: Number(i.txErrors),
+      })),
+    })));
   }
   const rows: string[][] = [];
   for (const { node, s } of sessions) {
     const c = s.counters;
-    if (!c) continue;
-    for (const i of c.interfaces) rows.push([safe(node), s.sessionId, safe(i.interface), `${i.rxPackets}`, `${i.rxBytes}`, `${i.txPackets}`, `${i.txBytes}`, `${i.otherPackets}`, '']);
-    rows.push([safe(node), s.sessionId, 'TOTAL', '', '', '', '', `${c.packets}`, `${c.kernelDropped}`]);
+    const matched = new Map((c?.interfaces ?? []).map((i) => [i.interface, i]));
+    const names = [...new Set([...matched.keys(), ...s.interfaces.map((i) => i.interface)])];
+    for (const name of names) {
+      const m = matched.get(name);
+      const st = s.interfaces.find((i) => i.interface === name);
+      rows.push([safe(node), s.sessionId, `${safe(name)}${st && !st.onCapturePath ? ' (hidden)' : ''}`,
+        m ? `${m.rxPackets}/${m.rxBytes}` : '-', m ? `${m.txPackets}/${m.txBytes}` : '-',
+        st ? `${st.rxDropped}/${st.txDropped}` : '-', st ? `${st.rxErrors}/${st.txErrors}` : '-', st ? `${st.rxPackets}/${st.txPackets}` : '-']);
+    }
+    if (c) rows.push([safe(node), s.sessionId, 'CAPTURE', `${c.packets} pkts`, `${c.bytes} bytes`, `kernel drops ${c.kernelDropped}`, `stream drops ${c.streamDropped}`, '']);
   }
-  return table(['NODE', 'SESSION', 'INTERFACE', 'RX PKTS', 'RX BYTES', 'TX PKTS', 'TX BYTES', 'OTHER/ALL PKTS', 'KERNEL DROPS'], rows);
+  return table(['NODE', 'SESSION', 'INTERFACE', 'MATCHED RX PKTS/BYTES', 'MATCHED TX PKTS/BYTES', 'IF DROPS RX/TX', 'IF ERRORS RX/TX', 'IF PKTS RX/TX'], rows);
 }
 
 /** Asks each inventory node's agent for its counters, concurrently; failures are per node. */
-async function inventoryCounters(path: string, names: string[] | undefined, ctx: CliContext): Promise<{ responses: CountersResponse[]; failed: string[] }> {
+async function inventoryCounters(path: string, names: string[] | undefined, includeHidden: boolean, ctx: CliContext): Promise<{ responses: CountersResponse[]; failed: string[] }> {
   const { loadInventory } = await import('../cluster/inventory.js');
   const { findNodes } = await import('../cluster/targets.js');
   const { readTlsFiles } = await import('../agent/tls.js');
@@ -52,7 +71,7 @@ async function inventoryCounters(path: string, names: string[] | undefined, ctx:
   const failed: string[] = [];
   const responses = await Promise.all(nodes.map(async (n) => {
     const agent = new RemoteAgent(n.address, tls, n.name);
-    try { return await agent.counters(); } catch (err) {
+    try { return await agent.counters('', includeHidden); } catch (err) {
       failed.push(n.name);
       ctx.err.write(`${n.name}: FAILED ${describeError(err)}\n`);
       return undefined;
@@ -68,9 +87,9 @@ export async function runCounter(flags: CounterFlags, ctx: CliContext): Promise<
   }
   let responses: CountersResponse[];
   let failed: string[] = [];
-  if (flags.inventory) ({ responses, failed } = await inventoryCounters(flags.inventory, flags.nodes, ctx));
+  if (flags.inventory) ({ responses, failed } = await inventoryCounters(flags.inventory, flags.nodes, flags.includeHidden ?? false, ctx));
   else {
-    try { responses = await localCounters(); } catch (err) { ctx.err.write(`${describeError(err)}\n`); return 1; }
+    try { responses = await localCounters(flags.includeHidden ?? false); } catch (err) { ctx.err.write(`${describeError(err)}\n`); return 1; }
   }
   if (responses.every((r) => r.sessions.length === 0)) {
     if (format === 'json') ctx.out.write('[]\n');
@@ -88,6 +107,7 @@ export function counterCommand(ctx: CliContext, setExit: (code: number) => void)
     .summary('live packet counters of running captures')
     .description('Show the per-interface, per-direction counters of the captures running now (start one with `cnspect capture`).')
     .option('-n, --nodes <nodes>', 'only these nodes (comma-separated)', collect)
+    .option('-i, --include-hidden', 'also list the interfaces off the capture path')
     .option('-o, --output <format>', 'text or json', 'text')
     .option('--inventory <file>', 'nodes and TLS material (YAML; `cnspect lab up` writes one)')
     .action(async (flags: CounterFlags) => { setExit(await runCounter(flags, ctx)); });

@@ -69,8 +69,8 @@ export class RemoteAgent implements AgentApi {
     return (await this.unaryCall(this.client.stopCapture, { sessionId })).stopped;
   }
 
-  counters(sessionId = ''): Promise<CountersResponse> {
-    return this.unaryCall(this.client.counters, { sessionId });
+  counters(sessionId = '', includeHidden = false): Promise<CountersResponse> {
+    return this.unaryCall(this.client.counters, { sessionId, includeHidden });
   }
 
   async *capture(req: CaptureRequest, signal?: AbortSignal): AsyncIterable<CaptureEvent> {

@@ -7,6 +7,11 @@ export const NETNS_DIR = '/run/netns';
 const NETNS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const IFACE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,14}$/;
 
+export interface LinkStats {
+  rxPackets: number; rxBytes: number; rxErrors: number; rxDropped: number;
+  txPackets: number; txBytes: number; txErrors: number; txDropped: number;
+}
+
 export interface Link {
   index: number;
   name: string;
@@ -16,6 +21,8 @@ export interface Link {
   peerNsid: number | undefined;
   /** Addresses (IPv4/IPv6, no prefix) when read with `ip -j addr`. */
   addresses: string[];
+  /** The interface's own counters when read with `ip -s -j link`. */
+  stats?: LinkStats;
   /** MAC address, lower-case colon form; "" when the link has none. */
   mac: string;
   linkType: string;
@@ -68,6 +75,7 @@ export function parseIpLinkJson(text: string): Link[] {
       peerIndex: typeof o.link_index === 'number' ? o.link_index : undefined,
       peerNsid: typeof o.link_netnsid === 'number' ? o.link_netnsid : undefined,
       addresses: Array.isArray(o.addr_info) ? o.addr_info.map((a: { local?: unknown }) => a.local).filter((x): x is string => typeof x === 'string') : [],
+      ...(o.stats64 ? { stats: parseStats(o.stats64) } : {}),
     };
   });
 }
@@ -76,6 +84,21 @@ export function parseIpLinkJson(text: string): Link[] {
  * Links (with addresses) of a network namespace: `netns` is a name under /run/netns, a path
  * such as /proc/PID/ns/net (`pathGiven`), or "" for the agent's own.
  */
+function parseStats(raw: unknown): LinkStats {
+  const s = raw as { rx?: Record<string, unknown>; tx?: Record<string, unknown> };
+  const n = (v: unknown): number => (typeof v === 'number' ? v : 0);
+  return {
+    rxPackets: n(s.rx?.packets), rxBytes: n(s.rx?.bytes), rxErrors: n(s.rx?.errors), rxDropped: n(s.rx?.dropped),
+    txPackets: n(s.tx?.packets), txBytes: n(s.tx?.bytes), txErrors: n(s.tx?.errors), txDropped: n(s.tx?.dropped),
+  };
+}
+
+/** Links of a namespace with their own counters (`ip -s -j link`); same `netns` forms as listLinks. */
+export async function linkStats(netns: string, pathGiven = false): Promise<Link[]> {
+  const path = !netns ? undefined : pathGiven ? netns : netnsPath(netns);
+  return parseIpLinkJson(await run([...(path ? ['nsenter', `--net=${path}`, '--'] : []), 'ip', '-s', '-j', 'link', 'show'], 'read interface counters'));
+}
+
 export async function listLinks(netns: string, pathGiven = false): Promise<Link[]> {
   const path = !netns ? undefined : pathGiven ? netns : netnsPath(netns);
   const argv = [...(path ? ['nsenter', `--net=${path}`, '--'] : []), 'ip', '-j', 'addr', 'show'];

@@ -7,7 +7,7 @@ import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, PACKET_OUTGOING } from '../../p
 import type { CaptureBackend, CaptureHandle, CapturedPacket, CaptureSink, CaptureSpec } from '../backend.js';
 import { CaptureType } from '../../gen/cnspect/v1/agent.js';
 import { compileBpf } from './bpf.js';
-import { type Link, listLinks, netnsPath } from './netns.js';
+import { type Link, linkStats, listLinks, netnsPath } from './netns.js';
 import { resolvePodIp } from './pods.js';
 import { startDropCapture } from './drop-capture.js';
 
@@ -173,6 +173,7 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
 
     return {
       capturePoint,
+      interfaceStats: async () => (await (nsPath ? linkStats(nsPath, true) : linkStats(''))).filter((l) => l.stats).map((l) => ({ name: l.name, stats: l.stats! })),
       linkType,
       snaplen: spec.snaplen,
       filterExpression: bpf,

@@ -569,6 +569,23 @@ export interface StopCaptureResponse {
 export interface CountersRequest {
   /** Only this session; "" = all. */
   sessionId: string;
+  /** Also list the interfaces off the capture path (with their own counters only). */
+  includeHidden: boolean;
+}
+
+/** An interface's own counters (the kernel's, since it came up), beside what a capture matched. */
+export interface InterfaceStats {
+  interface: string;
+  rxPackets: bigint;
+  rxBytes: bigint;
+  txPackets: bigint;
+  txBytes: bigint;
+  rxDropped: bigint;
+  txDropped: bigint;
+  rxErrors: bigint;
+  txErrors: bigint;
+  /** true when the capture matched packets on it (pod veth, bridge, VXLAN, node NIC …). */
+  onCapturePath: boolean;
 }
 
 export interface SessionCounters {
@@ -577,7 +594,14 @@ export interface SessionCounters {
   interface: string;
   netns: string;
   startedNs: bigint;
-  counters: CounterSnapshot | undefined;
+  counters:
+    | CounterSnapshot
+    | undefined;
+  /**
+   * Interfaces of the capture's namespace with their own counters: the capture path, plus the
+   * others when include_hidden was asked.
+   */
+  interfaces: InterfaceStats[];
 }
 
 export interface CountersResponse {
@@ -3541,13 +3565,16 @@ export const StopCaptureResponse: MessageFns<StopCaptureResponse> = {
 };
 
 function createBaseCountersRequest(): CountersRequest {
-  return { sessionId: "" };
+  return { sessionId: "", includeHidden: false };
 }
 
 export const CountersRequest: MessageFns<CountersRequest> = {
   encode(message: CountersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sessionId !== "") {
       writer.uint32(10).string(message.sessionId);
+    }
+    if (message.includeHidden !== false) {
+      writer.uint32(16).bool(message.includeHidden);
     }
     return writer;
   },
@@ -3573,6 +3600,14 @@ export const CountersRequest: MessageFns<CountersRequest> = {
             message.sessionId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.includeHidden = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3592,6 +3627,11 @@ export const CountersRequest: MessageFns<CountersRequest> = {
         : isSet(object.session_id)
         ? globalThis.String(object.session_id)
         : "",
+      includeHidden: isSet(object.includeHidden)
+        ? globalThis.Boolean(object.includeHidden)
+        : isSet(object.include_hidden)
+        ? globalThis.Boolean(object.include_hidden)
+        : false,
     };
   },
 
@@ -3599,6 +3639,9 @@ export const CountersRequest: MessageFns<CountersRequest> = {
     const obj: any = {};
     if (message.sessionId !== "") {
       obj.sessionId = message.sessionId;
+    }
+    if (message.includeHidden !== false) {
+      obj.includeHidden = message.includeHidden;
     }
     return obj;
   },
@@ -3609,12 +3652,297 @@ export const CountersRequest: MessageFns<CountersRequest> = {
   fromPartial<I extends Exact<DeepPartial<CountersRequest>, I>>(object: I): CountersRequest {
     const message = createBaseCountersRequest();
     message.sessionId = object.sessionId ?? "";
+    message.includeHidden = object.includeHidden ?? false;
+    return message;
+  },
+};
+
+function createBaseInterfaceStats(): InterfaceStats {
+  return {
+    interface: "",
+    rxPackets: 0n,
+    rxBytes: 0n,
+    txPackets: 0n,
+    txBytes: 0n,
+    rxDropped: 0n,
+    txDropped: 0n,
+    rxErrors: 0n,
+    txErrors: 0n,
+    onCapturePath: false,
+  };
+}
+
+export const InterfaceStats: MessageFns<InterfaceStats> = {
+  encode(message: InterfaceStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.interface !== "") {
+      writer.uint32(10).string(message.interface);
+    }
+    if (message.rxPackets !== 0n) {
+      if (BigInt.asUintN(64, message.rxPackets) !== message.rxPackets) {
+        throw new globalThis.Error("value provided for field message.rxPackets of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.rxPackets);
+    }
+    if (message.rxBytes !== 0n) {
+      if (BigInt.asUintN(64, message.rxBytes) !== message.rxBytes) {
+        throw new globalThis.Error("value provided for field message.rxBytes of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.rxBytes);
+    }
+    if (message.txPackets !== 0n) {
+      if (BigInt.asUintN(64, message.txPackets) !== message.txPackets) {
+        throw new globalThis.Error("value provided for field message.txPackets of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.txPackets);
+    }
+    if (message.txBytes !== 0n) {
+      if (BigInt.asUintN(64, message.txBytes) !== message.txBytes) {
+        throw new globalThis.Error("value provided for field message.txBytes of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.txBytes);
+    }
+    if (message.rxDropped !== 0n) {
+      if (BigInt.asUintN(64, message.rxDropped) !== message.rxDropped) {
+        throw new globalThis.Error("value provided for field message.rxDropped of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.rxDropped);
+    }
+    if (message.txDropped !== 0n) {
+      if (BigInt.asUintN(64, message.txDropped) !== message.txDropped) {
+        throw new globalThis.Error("value provided for field message.txDropped of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.txDropped);
+    }
+    if (message.rxErrors !== 0n) {
+      if (BigInt.asUintN(64, message.rxErrors) !== message.rxErrors) {
+        throw new globalThis.Error("value provided for field message.rxErrors of type uint64 too large");
+      }
+      writer.uint32(64).uint64(message.rxErrors);
+    }
+    if (message.txErrors !== 0n) {
+      if (BigInt.asUintN(64, message.txErrors) !== message.txErrors) {
+        throw new globalThis.Error("value provided for field message.txErrors of type uint64 too large");
+      }
+      writer.uint32(72).uint64(message.txErrors);
+    }
+    if (message.onCapturePath !== false) {
+      writer.uint32(80).bool(message.onCapturePath);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InterfaceStats {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInterfaceStats();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.interface = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.rxPackets = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.rxBytes = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.txPackets = reader.uint64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.txBytes = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.rxDropped = reader.uint64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.txDropped = reader.uint64() as bigint;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.rxErrors = reader.uint64() as bigint;
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.txErrors = reader.uint64() as bigint;
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.onCapturePath = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InterfaceStats {
+    return {
+      interface: isSet(object.interface) ? globalThis.String(object.interface) : "",
+      rxPackets: isSet(object.rxPackets)
+        ? BigInt(object.rxPackets)
+        : isSet(object.rx_packets)
+        ? BigInt(object.rx_packets)
+        : 0n,
+      rxBytes: isSet(object.rxBytes) ? BigInt(object.rxBytes) : isSet(object.rx_bytes) ? BigInt(object.rx_bytes) : 0n,
+      txPackets: isSet(object.txPackets)
+        ? BigInt(object.txPackets)
+        : isSet(object.tx_packets)
+        ? BigInt(object.tx_packets)
+        : 0n,
+      txBytes: isSet(object.txBytes) ? BigInt(object.txBytes) : isSet(object.tx_bytes) ? BigInt(object.tx_bytes) : 0n,
+      rxDropped: isSet(object.rxDropped)
+        ? BigInt(object.rxDropped)
+        : isSet(object.rx_dropped)
+        ? BigInt(object.rx_dropped)
+        : 0n,
+      txDropped: isSet(object.txDropped)
+        ? BigInt(object.txDropped)
+        : isSet(object.tx_dropped)
+        ? BigInt(object.tx_dropped)
+        : 0n,
+      rxErrors: isSet(object.rxErrors)
+        ? BigInt(object.rxErrors)
+        : isSet(object.rx_errors)
+        ? BigInt(object.rx_errors)
+        : 0n,
+      txErrors: isSet(object.txErrors)
+        ? BigInt(object.txErrors)
+        : isSet(object.tx_errors)
+        ? BigInt(object.tx_errors)
+        : 0n,
+      onCapturePath: isSet(object.onCapturePath)
+        ? globalThis.Boolean(object.onCapturePath)
+        : isSet(object.on_capture_path)
+        ? globalThis.Boolean(object.on_capture_path)
+        : false,
+    };
+  },
+
+  toJSON(message: InterfaceStats): unknown {
+    const obj: any = {};
+    if (message.interface !== "") {
+      obj.interface = message.interface;
+    }
+    if (message.rxPackets !== 0n) {
+      obj.rxPackets = message.rxPackets.toString();
+    }
+    if (message.rxBytes !== 0n) {
+      obj.rxBytes = message.rxBytes.toString();
+    }
+    if (message.txPackets !== 0n) {
+      obj.txPackets = message.txPackets.toString();
+    }
+    if (message.txBytes !== 0n) {
+      obj.txBytes = message.txBytes.toString();
+    }
+    if (message.rxDropped !== 0n) {
+      obj.rxDropped = message.rxDropped.toString();
+    }
+    if (message.txDropped !== 0n) {
+      obj.txDropped = message.txDropped.toString();
+    }
+    if (message.rxErrors !== 0n) {
+      obj.rxErrors = message.rxErrors.toString();
+    }
+    if (message.txErrors !== 0n) {
+      obj.txErrors = message.txErrors.toString();
+    }
+    if (message.onCapturePath !== false) {
+      obj.onCapturePath = message.onCapturePath;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<InterfaceStats>, I>>(base?: I): InterfaceStats {
+    return InterfaceStats.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<InterfaceStats>, I>>(object: I): InterfaceStats {
+    const message = createBaseInterfaceStats();
+    message.interface = object.interface ?? "";
+    message.rxPackets = (object.rxPackets !== undefined && object.rxPackets !== null) ? BigInt(object.rxPackets) : 0n;
+    message.rxBytes = (object.rxBytes !== undefined && object.rxBytes !== null) ? BigInt(object.rxBytes) : 0n;
+    message.txPackets = (object.txPackets !== undefined && object.txPackets !== null) ? BigInt(object.txPackets) : 0n;
+    message.txBytes = (object.txBytes !== undefined && object.txBytes !== null) ? BigInt(object.txBytes) : 0n;
+    message.rxDropped = (object.rxDropped !== undefined && object.rxDropped !== null) ? BigInt(object.rxDropped) : 0n;
+    message.txDropped = (object.txDropped !== undefined && object.txDropped !== null) ? BigInt(object.txDropped) : 0n;
+    message.rxErrors = (object.rxErrors !== undefined && object.rxErrors !== null) ? BigInt(object.rxErrors) : 0n;
+    message.txErrors = (object.txErrors !== undefined && object.txErrors !== null) ? BigInt(object.txErrors) : 0n;
+    message.onCapturePath = object.onCapturePath ?? false;
     return message;
   },
 };
 
 function createBaseSessionCounters(): SessionCounters {
-  return { sessionId: "", bpfExpression: "", interface: "", netns: "", startedNs: 0n, counters: undefined };
+  return {
+    sessionId: "",
+    bpfExpression: "",
+    interface: "",
+    netns: "",
+    startedNs: 0n,
+    counters: undefined,
+    interfaces: [],
+  };
 }
 
 export const SessionCounters: MessageFns<SessionCounters> = {
@@ -3639,6 +3967,9 @@ export const SessionCounters: MessageFns<SessionCounters> = {
     }
     if (message.counters !== undefined) {
       CounterSnapshot.encode(message.counters, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.interfaces) {
+      InterfaceStats.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -3704,6 +4035,14 @@ export const SessionCounters: MessageFns<SessionCounters> = {
             message.counters = CounterSnapshot.decode(reader, reader.uint32());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.interfaces.push(InterfaceStats.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3736,6 +4075,9 @@ export const SessionCounters: MessageFns<SessionCounters> = {
         ? BigInt(object.started_ns)
         : 0n,
       counters: isSet(object.counters) ? CounterSnapshot.fromJSON(object.counters) : undefined,
+      interfaces: globalThis.Array.isArray(object?.interfaces)
+        ? object.interfaces.map((e: any) => InterfaceStats.fromJSON(e))
+        : [],
     };
   },
 
@@ -3759,6 +4101,9 @@ export const SessionCounters: MessageFns<SessionCounters> = {
     if (message.counters !== undefined) {
       obj.counters = CounterSnapshot.toJSON(message.counters);
     }
+    if (message.interfaces?.length) {
+      obj.interfaces = message.interfaces.map((e) => InterfaceStats.toJSON(e));
+    }
     return obj;
   },
 
@@ -3775,6 +4120,7 @@ export const SessionCounters: MessageFns<SessionCounters> = {
     message.counters = (object.counters !== undefined && object.counters !== null)
       ? CounterSnapshot.fromPartial(object.counters)
       : undefined;
+    message.interfaces = object.interfaces?.map((e) => InterfaceStats.fromPartial(e)) || [];
     return message;
   },
 };
