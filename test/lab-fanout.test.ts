@@ -8,11 +8,13 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labDown, labUp, labStatus, type LabState } from '../src/lab/lab.js';
+import { fileURLToPath } from 'node:url';
 import { runCli } from './helpers/cli.js';
 import { inNs, sh, waitNoTcpdump } from './helpers/netns.js';
 import { waitFor } from './helpers/wait.js';
 
 type Rec = Record<string, unknown>;
+const TRAFFIC = fileURLToPath(new URL('../../test/fixtures/traffic.mjs', import.meta.url));
 const jsonLines = (text: string): Rec[] => text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Rec);
 const packets = (text: string): Rec[] => jsonLines(text).filter((r) => r.type === 'packet');
 
@@ -157,6 +159,34 @@ describe('lab and fan-out (bridge)', () => {
     run.signals.emit('SIGINT');
     assert.equal(await run.exit, 0);
     assert.match(run.out(), new RegExp(`${name}-node2\\s+${pod('pod-2-1').hostVeth}\\s+3\\s+312\\s+3\\s+312`));
+  });
+
+  it('vfp-counter shows a pod\'s host interface, bridge, node NIC and its namespace\'s protocol counters', async () => {
+    type Report = { node: string; pod: string; ports: Array<{ role: string; interface: string; rxPackets: number; txPackets: number }>; protocolCounters: Record<string, number> };
+    const read = async (p: string, detailed: boolean): Promise<Report> => {
+      const c = runCli(['vfp-counter', '-p', p, '--inventory', inv, '-o', 'json', ...(detailed ? ['-d'] : [])]);
+      assert.equal(await c.exit, 0, c.err());
+      return JSON.parse(c.out()) as Report;
+    };
+    const before = await read('pod-2-1', false);
+    const senderBefore = await read('default/pod-1-1', false);
+    inNs(pod('pod-1-1').netns, ['node', TRAFFIC, 'udp-send', pod('pod-2-1').ip, '9999:5']);
+    const after = await read('pod-2-1', true);
+    const senderAfter = await read('default/pod-1-1', false);
+    assert.equal(after.node, `${name}-node2`);
+    assert.equal(after.pod, 'default/pod-2-1');
+    assert.deepEqual(before.ports.map((p) => [p.role, p.interface]), [['pod-host-interface', pod('pod-2-1').hostVeth]]);
+    assert.deepEqual(after.ports.map((p) => [p.role, p.interface]), [['pod-host-interface', pod('pod-2-1').hostVeth], ['bridge', 'cni0'], ['node-nic', 'eth0']]);
+    // The host veth sends toward the pod: the 5 datagrams are on its tx side.
+    assert.ok(after.ports[0]!.txPackets - before.ports[0]!.txPackets >= 5);
+    assert.equal(after.protocolCounters['Udp.NoPorts']! - before.protocolCounters['Udp.NoPorts']!, 5, 'closed port: 5 x NoPorts in the receiving pod');
+    assert.equal(senderAfter.protocolCounters['Udp.OutDatagrams']! - senderBefore.protocolCounters['Udp.OutDatagrams']!, 5);
+    for (const key of ['Tcp.RetransSegs', 'Tcp.OutRsts', 'Tcp.EstabResets', 'Udp.RcvbufErrors', 'Udp.SndbufErrors', 'Udp.InErrors']) assert.ok(key in after.protocolCounters, key);
+    const routed = await read('pod-2-routed', true);
+    assert.deepEqual(routed.ports.map((p) => [p.role, p.interface]), [['pod-host-interface', pod('pod-2-routed').hostVeth], ['node-nic', 'eth0']], 'a routed pod has no bridge');
+    const missing = runCli(['vfp-counter', '-p', 'nope', '--inventory', inv]);
+    assert.equal(await missing.exit, 2);
+    assert.match(missing.err(), /CNSPECT_POD_NOT_FOUND: no pod default\/nope in the inventory; namespace default has: pod-1-1/);
   });
 
   it('one agent killed mid-capture: the other finishes with its counts, the failure names the node', async () => {

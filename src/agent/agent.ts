@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { CnspectError } from '../errors.js';
 import type { CaptureBackend } from '../backends/backend.js';
 import {
-  type CaptureEvent, type CaptureRequest, type CountersResponse, type InfoResponse, type PodRef, CaptureType, StopReason,
+  type CaptureEvent, type CaptureRequest, type CountersResponse, type InfoResponse, type PodRef, type PortCountersResponse, CaptureType, StopReason,
 } from '../gen/cnspect/v1/agent.js';
 import { validateFilter } from '../packet/filter.js';
 import { validateInterfaceName } from '../backends/linux/netns.js';
@@ -30,6 +30,7 @@ export interface AgentApi {
   capture(req: CaptureRequest, signal?: AbortSignal): AsyncIterable<CaptureEvent>;
   stopCapture(sessionId: string): Promise<boolean>;
   counters(sessionId?: string, includeHidden?: boolean): Promise<CountersResponse>;
+  portCounters(pod: PodRef, detailed: boolean): Promise<PortCountersResponse>;
   close(): Promise<void>;
 }
 
@@ -70,16 +71,19 @@ export function validateCaptureRequest(req: CaptureRequest, node: string, backen
 const K8S_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 export const MAX_PODS_PER_SESSION = 32;
 
+const badRequest = (message: string): never => { throw new CnspectError('CNSPECT_BAD_REQUEST', message); };
+
+export function validatePodRef(p: PodRef): PodRef {
+  if (!K8S_NAME.test(p.name) || !K8S_NAME.test(p.namespace)) badRequest(`invalid pod ${JSON.stringify(`${p.namespace}/${p.name}`)}; allowed: Kubernetes names`);
+  if (p.ips.length === 0 || p.ips.length > 4 || p.ips.some((ip) => isIP(ip) === 0)) badRequest(`pod ${p.namespace}/${p.name} needs 1-4 IP addresses; got ${JSON.stringify(p.ips)}`);
+  return { namespace: p.namespace, name: p.name, ips: [...p.ips] };
+}
+
 function validatePods(req: CaptureRequest): PodRef[] {
-  const bad = (message: string): never => { throw new CnspectError('CNSPECT_BAD_REQUEST', message); };
-  if (req.pods.length > MAX_PODS_PER_SESSION) bad(`${req.pods.length} pods in one session; allowed: at most ${MAX_PODS_PER_SESSION}`);
-  if (req.inPod && req.pods.length !== 1) bad(`in_pod captures inside one pod; got ${req.pods.length}`);
-  if (req.pods.length && (req.netns || (req.interface && req.interface !== 'any'))) bad('pods cannot be combined with an interface or a network namespace: the agent finds the pods\' own');
-  return req.pods.map((p) => {
-    if (!K8S_NAME.test(p.name) || !K8S_NAME.test(p.namespace)) bad(`invalid pod ${JSON.stringify(`${p.namespace}/${p.name}`)}; allowed: Kubernetes names`);
-    if (p.ips.length === 0 || p.ips.length > 4 || p.ips.some((ip) => isIP(ip) === 0)) bad(`pod ${p.namespace}/${p.name} needs 1-4 IP addresses; got ${JSON.stringify(p.ips)}`);
-    return { namespace: p.namespace, name: p.name, ips: [...p.ips] };
-  });
+  if (req.pods.length > MAX_PODS_PER_SESSION) badRequest(`${req.pods.length} pods in one session; allowed: at most ${MAX_PODS_PER_SESSION}`);
+  if (req.inPod && req.pods.length !== 1) badRequest(`in_pod captures inside one pod; got ${req.pods.length}`);
+  if (req.pods.length && (req.netns || (req.interface && req.interface !== 'any'))) badRequest('pods cannot be combined with an interface or a network namespace: the agent finds the pods\' own');
+  return req.pods.map(validatePodRef);
 }
 
 export class Agent implements AgentApi {
@@ -145,6 +149,20 @@ export class Agent implements AgentApi {
         sessionId: s.id, bpfExpression: s.filterExpression, interface: s.options.spec.interface, netns: s.options.spec.netns,
         startedNs: s.startedNs, counters: s.snapshot(), interfaces: await s.interfaceStats(includeHidden),
       }))),
+    };
+  }
+
+  async portCounters(pod: PodRef, detailed: boolean): Promise<PortCountersResponse> {
+    const ref = validatePodRef(pod);
+    if (!this.backend.portCounters) throw new CnspectError('CNSPECT_UNSUPPORTED', `backend ${this.backend.name} has no port counters`);
+    const r = await this.backend.portCounters(ref, detailed, this.node);
+    return {
+      node: this.node, pod: ref,
+      ports: r.ports.map((p) => ({ role: p.role, stats: {
+        interface: p.name, rxPackets: BigInt(p.stats.rxPackets), rxBytes: BigInt(p.stats.rxBytes), txPackets: BigInt(p.stats.txPackets), txBytes: BigInt(p.stats.txBytes),
+        rxDropped: BigInt(p.stats.rxDropped), txDropped: BigInt(p.stats.txDropped), rxErrors: BigInt(p.stats.rxErrors), txErrors: BigInt(p.stats.txErrors), onCapturePath: false,
+      } })),
+      protocolCounters: r.protocolCounters.map((c) => ({ group: c.group, name: c.name, value: BigInt(c.value) })),
     };
   }
 

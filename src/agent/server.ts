@@ -42,6 +42,10 @@ export async function serveAgent(agent: Agent, options: ServeOptions): Promise<R
     info: unary(() => agent.info()),
     stopCapture: unary(async (req) => ({ stopped: await agent.stopCapture(req.sessionId) })),
     counters: unary((req) => agent.counters(req.sessionId, req.includeHidden)),
+    portCounters: unary(async (req) => {
+      if (!req.pod) throw new CnspectError('CNSPECT_BAD_REQUEST', 'port counters need a pod');
+      return agent.portCounters(req.pod, req.detailed);
+    }),
     capture: (call) => {
       void (async () => {
         let session;

@@ -71,7 +71,14 @@ export interface CaptureHandle {
   readonly ended: Promise<{ error?: Error }>;
 }
 
+export interface PortReport {
+  ports: Array<{ role: string; name: string; stats: import('./linux/netns.js').LinkStats }>;
+  protocolCounters: Array<{ group: string; name: string; value: number }>;
+}
+
 export interface CaptureBackend {
+  /** A pod's port counters (wcnspect's vfp-counter). */
+  portCounters?(pod: PodRef, detailed: boolean, node: string): Promise<PortReport>;
   readonly name: string;
   readonly os: 'linux' | 'windows';
   readonly captureTypes: readonly CaptureType[];

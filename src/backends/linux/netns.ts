@@ -23,6 +23,10 @@ export interface Link {
   addresses: string[];
   /** The interface's own counters when read with `ip -s -j link`. */
   stats?: LinkStats;
+  /** Link kind from `ip -d` (veth, bridge, vxlan …; "" for a physical NIC or unknown). */
+  kind: string;
+  /** The bridge this link is a port of, if any. */
+  master: string | undefined;
   /** MAC address, lower-case colon form; "" when the link has none. */
   mac: string;
   linkType: string;
@@ -76,6 +80,8 @@ export function parseIpLinkJson(text: string): Link[] {
       peerNsid: typeof o.link_netnsid === 'number' ? o.link_netnsid : undefined,
       addresses: Array.isArray(o.addr_info) ? o.addr_info.map((a: { local?: unknown }) => a.local).filter((x): x is string => typeof x === 'string') : [],
       ...(o.stats64 ? { stats: parseStats(o.stats64) } : {}),
+      kind: typeof (o.linkinfo as { info_kind?: unknown } | undefined)?.info_kind === 'string' ? (o.linkinfo as { info_kind: string }).info_kind : '',
+      master: typeof o.master === 'string' ? o.master : undefined,
     };
   });
 }
@@ -96,12 +102,12 @@ function parseStats(raw: unknown): LinkStats {
 /** Links of a namespace with their own counters (`ip -s -j link`); same `netns` forms as listLinks. */
 export async function linkStats(netns: string, pathGiven = false): Promise<Link[]> {
   const path = !netns ? undefined : pathGiven ? netns : netnsPath(netns);
-  return parseIpLinkJson(await run([...(path ? ['nsenter', `--net=${path}`, '--'] : []), 'ip', '-s', '-j', 'link', 'show'], 'read interface counters'));
+  return parseIpLinkJson(await run([...(path ? ['nsenter', `--net=${path}`, '--'] : []), 'ip', '-s', '-d', '-j', 'addr', 'show'], 'read interface counters'));
 }
 
 export async function listLinks(netns: string, pathGiven = false): Promise<Link[]> {
   const path = !netns ? undefined : pathGiven ? netns : netnsPath(netns);
-  const argv = [...(path ? ['nsenter', `--net=${path}`, '--'] : []), 'ip', '-j', 'addr', 'show'];
+  const argv = [...(path ? ['nsenter', `--net=${path}`, '--'] : []), 'ip', '-d', '-j', 'addr', 'show'];
   return parseIpLinkJson(await run(argv, 'list network interfaces'));
 }
 
@@ -138,4 +144,13 @@ export async function vethPeers(): Promise<VethPeer[]> {
     if (name && l.peerIndex !== undefined) out.push({ host: l, netns: name });
   }
   return out;
+}
+
+/**
+ * The node's own NIC: the link holding a global IPv4 address that is neither a bridge, a bridge
+ * port, a tunnel nor loopback (eth0/ens5 on a node; the underlay veth in the lab).
+ */
+export function nodeNic(links: Link[]): Link | undefined {
+  return links.find((l) => l.name !== 'lo' && !['bridge', 'vxlan', 'geneve', 'ipip', 'wireguard'].includes(l.kind) && !l.master
+    && l.addresses.some((a) => a.includes('.') && !a.startsWith('127.') && !a.startsWith('169.254.')));
 }

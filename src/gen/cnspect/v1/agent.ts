@@ -312,6 +312,31 @@ export function stopReasonToJSON(object: StopReason): string {
   }
 }
 
+export interface PortCountersRequest {
+  pod: PodRef | undefined;
+  detailed: boolean;
+}
+
+export interface Port {
+  /** "pod-host-interface", "bridge", "node-nic" (Linux); "vfp-port", "host-vnic", "external-adapter" (Windows). */
+  role: string;
+  stats: InterfaceStats | undefined;
+}
+
+/** One protocol counter of the pod's network namespace, e.g. group "Tcp" name "RetransSegs". */
+export interface ProtocolCounter {
+  group: string;
+  name: string;
+  value: bigint;
+}
+
+export interface PortCountersResponse {
+  node: string;
+  pod: PodRef | undefined;
+  ports: Port[];
+  protocolCounters: ProtocolCounter[];
+}
+
 export interface InfoRequest {
 }
 
@@ -608,6 +633,403 @@ export interface CountersResponse {
   node: string;
   sessions: SessionCounters[];
 }
+
+function createBasePortCountersRequest(): PortCountersRequest {
+  return { pod: undefined, detailed: false };
+}
+
+export const PortCountersRequest: MessageFns<PortCountersRequest> = {
+  encode(message: PortCountersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pod !== undefined) {
+      PodRef.encode(message.pod, writer.uint32(10).fork()).join();
+    }
+    if (message.detailed !== false) {
+      writer.uint32(16).bool(message.detailed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PortCountersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePortCountersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pod = PodRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.detailed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PortCountersRequest {
+    return {
+      pod: isSet(object.pod) ? PodRef.fromJSON(object.pod) : undefined,
+      detailed: isSet(object.detailed) ? globalThis.Boolean(object.detailed) : false,
+    };
+  },
+
+  toJSON(message: PortCountersRequest): unknown {
+    const obj: any = {};
+    if (message.pod !== undefined) {
+      obj.pod = PodRef.toJSON(message.pod);
+    }
+    if (message.detailed !== false) {
+      obj.detailed = message.detailed;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PortCountersRequest>, I>>(base?: I): PortCountersRequest {
+    return PortCountersRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PortCountersRequest>, I>>(object: I): PortCountersRequest {
+    const message = createBasePortCountersRequest();
+    message.pod = (object.pod !== undefined && object.pod !== null) ? PodRef.fromPartial(object.pod) : undefined;
+    message.detailed = object.detailed ?? false;
+    return message;
+  },
+};
+
+function createBasePort(): Port {
+  return { role: "", stats: undefined };
+}
+
+export const Port: MessageFns<Port> = {
+  encode(message: Port, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.role !== "") {
+      writer.uint32(10).string(message.role);
+    }
+    if (message.stats !== undefined) {
+      InterfaceStats.encode(message.stats, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Port {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePort();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.stats = InterfaceStats.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Port {
+    return {
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      stats: isSet(object.stats) ? InterfaceStats.fromJSON(object.stats) : undefined,
+    };
+  },
+
+  toJSON(message: Port): unknown {
+    const obj: any = {};
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.stats !== undefined) {
+      obj.stats = InterfaceStats.toJSON(message.stats);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Port>, I>>(base?: I): Port {
+    return Port.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Port>, I>>(object: I): Port {
+    const message = createBasePort();
+    message.role = object.role ?? "";
+    message.stats = (object.stats !== undefined && object.stats !== null)
+      ? InterfaceStats.fromPartial(object.stats)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseProtocolCounter(): ProtocolCounter {
+  return { group: "", name: "", value: 0n };
+}
+
+export const ProtocolCounter: MessageFns<ProtocolCounter> = {
+  encode(message: ProtocolCounter, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.group !== "") {
+      writer.uint32(10).string(message.group);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.value !== 0n) {
+      if (BigInt.asUintN(64, message.value) !== message.value) {
+        throw new globalThis.Error("value provided for field message.value of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProtocolCounter {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProtocolCounter();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.group = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.value = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ProtocolCounter {
+    return {
+      group: isSet(object.group) ? globalThis.String(object.group) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      value: isSet(object.value) ? BigInt(object.value) : 0n,
+    };
+  },
+
+  toJSON(message: ProtocolCounter): unknown {
+    const obj: any = {};
+    if (message.group !== "") {
+      obj.group = message.group;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.value !== 0n) {
+      obj.value = message.value.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ProtocolCounter>, I>>(base?: I): ProtocolCounter {
+    return ProtocolCounter.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ProtocolCounter>, I>>(object: I): ProtocolCounter {
+    const message = createBaseProtocolCounter();
+    message.group = object.group ?? "";
+    message.name = object.name ?? "";
+    message.value = (object.value !== undefined && object.value !== null) ? BigInt(object.value) : 0n;
+    return message;
+  },
+};
+
+function createBasePortCountersResponse(): PortCountersResponse {
+  return { node: "", pod: undefined, ports: [], protocolCounters: [] };
+}
+
+export const PortCountersResponse: MessageFns<PortCountersResponse> = {
+  encode(message: PortCountersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== "") {
+      writer.uint32(10).string(message.node);
+    }
+    if (message.pod !== undefined) {
+      PodRef.encode(message.pod, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.ports) {
+      Port.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.protocolCounters) {
+      ProtocolCounter.encode(v!, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PortCountersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePortCountersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pod = PodRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ports.push(Port.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.protocolCounters.push(ProtocolCounter.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PortCountersResponse {
+    return {
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      pod: isSet(object.pod) ? PodRef.fromJSON(object.pod) : undefined,
+      ports: globalThis.Array.isArray(object?.ports) ? object.ports.map((e: any) => Port.fromJSON(e)) : [],
+      protocolCounters: globalThis.Array.isArray(object?.protocolCounters)
+        ? object.protocolCounters.map((e: any) => ProtocolCounter.fromJSON(e))
+        : globalThis.Array.isArray(object?.protocol_counters)
+        ? object.protocol_counters.map((e: any) => ProtocolCounter.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: PortCountersResponse): unknown {
+    const obj: any = {};
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.pod !== undefined) {
+      obj.pod = PodRef.toJSON(message.pod);
+    }
+    if (message.ports?.length) {
+      obj.ports = message.ports.map((e) => Port.toJSON(e));
+    }
+    if (message.protocolCounters?.length) {
+      obj.protocolCounters = message.protocolCounters.map((e) => ProtocolCounter.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PortCountersResponse>, I>>(base?: I): PortCountersResponse {
+    return PortCountersResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PortCountersResponse>, I>>(object: I): PortCountersResponse {
+    const message = createBasePortCountersResponse();
+    message.node = object.node ?? "";
+    message.pod = (object.pod !== undefined && object.pod !== null) ? PodRef.fromPartial(object.pod) : undefined;
+    message.ports = object.ports?.map((e) => Port.fromPartial(e)) || [];
+    message.protocolCounters = object.protocolCounters?.map((e) => ProtocolCounter.fromPartial(e)) || [];
+    return message;
+  },
+};
 
 function createBaseInfoRequest(): InfoRequest {
   return {};
@@ -4257,6 +4679,20 @@ export const AgentService = {
     responseSerialize: (value: CountersResponse): Buffer => Buffer.from(CountersResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CountersResponse => CountersResponse.decode(value),
   },
+  /**
+   * A pod's port counters (wcnspect's vfp-counter): its host-side interface, its namespace's
+   * SNMP/netstat counters, and with `detailed` the bridge and node NIC.
+   */
+  portCounters: {
+    path: "/cnspect.v1.Agent/PortCounters" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PortCountersRequest): Buffer => Buffer.from(PortCountersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PortCountersRequest => PortCountersRequest.decode(value),
+    responseSerialize: (value: PortCountersResponse): Buffer =>
+      Buffer.from(PortCountersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PortCountersResponse => PortCountersResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServer extends UntypedServiceImplementation {
@@ -4271,6 +4707,11 @@ export interface AgentServer extends UntypedServiceImplementation {
   stopCapture: handleUnaryCall<StopCaptureRequest, StopCaptureResponse>;
   /** Live counters of the sessions running on this agent. */
   counters: handleUnaryCall<CountersRequest, CountersResponse>;
+  /**
+   * A pod's port counters (wcnspect's vfp-counter): its host-side interface, its namespace's
+   * SNMP/netstat counters, and with `detailed` the bridge and node NIC.
+   */
+  portCounters: handleUnaryCall<PortCountersRequest, PortCountersResponse>;
 }
 
 export interface AgentClient extends Client {
@@ -4328,6 +4769,25 @@ export interface AgentClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CountersResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * A pod's port counters (wcnspect's vfp-counter): its host-side interface, its namespace's
+   * SNMP/netstat counters, and with `detailed` the bridge and node NIC.
+   */
+  portCounters(
+    request: PortCountersRequest,
+    callback: (error: ServiceError | null, response: PortCountersResponse) => void,
+  ): ClientUnaryCall;
+  portCounters(
+    request: PortCountersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PortCountersResponse) => void,
+  ): ClientUnaryCall;
+  portCounters(
+    request: PortCountersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PortCountersResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,69 @@
+// `cnspect vfp-counter -p POD` — a pod's port counters (wcnspect's name kept): on Linux its
+// host-side interface and its namespace's protocol counters; --detailed adds the bridge and
+// the node NIC.
+import { Command } from 'commander';
+import { CnspectError } from '../errors.js';
+import type { PortCountersResponse } from '../gen/cnspect/v1/agent.js';
+import { safe, table } from '../output/terminal.js';
+import type { CliContext } from './context.js';
+import { parseOutputFormat } from './flags.js';
+
+export interface VfpCounterFlags {
+  pod?: string;
+  namespace: string;
+  detailed?: boolean;
+  inventory?: string;
+  output?: string;
+}
+
+export function portCountersJson(r: PortCountersResponse): Record<string, unknown> {
+  return {
+    node: r.node, pod: r.pod ? `${r.pod.namespace}/${r.pod.name}` : '',
+    ports: r.ports.map((p) => ({
+      role: p.role, interface: p.stats?.interface, rxPackets: Number(p.stats?.rxPackets), rxBytes: Number(p.stats?.rxBytes), txPackets: Number(p.stats?.txPackets), txBytes: Number(p.stats?.txBytes),
+      rxDropped: Number(p.stats?.rxDropped), txDropped: Number(p.stats?.txDropped), rxErrors: Number(p.stats?.rxErrors), txErrors: Number(p.stats?.txErrors),
+    })),
+    protocolCounters: Object.fromEntries(r.protocolCounters.map((c) => [`${c.group}.${c.name}`, Number(c.value)])),
+  };
+}
+
+export function renderPortCounters(r: PortCountersResponse): string {
+  const ports = table(['ROLE', 'INTERFACE', 'RX PKTS', 'RX BYTES', 'TX PKTS', 'TX BYTES', 'RX DROP', 'TX DROP', 'RX ERR', 'TX ERR'],
+    r.ports.map((p) => [p.role, safe(p.stats?.interface ?? ''), ...[p.stats?.rxPackets, p.stats?.rxBytes, p.stats?.txPackets, p.stats?.txBytes, p.stats?.rxDropped, p.stats?.txDropped, p.stats?.rxErrors, p.stats?.txErrors].map((v) => `${v ?? 0n}`)]));
+  const counters = table(['PROTOCOL', 'COUNTER', 'VALUE'], r.protocolCounters.map((c) => [c.group, c.name, `${c.value}`]));
+  return `${safe(r.pod?.namespace ?? '')}/${safe(r.pod?.name ?? '')} on ${safe(r.node)}\n\n${ports}\n\n${counters}`;
+}
+
+export async function runVfpCounter(flags: VfpCounterFlags, ctx: CliContext): Promise<number> {
+  const format = flags.output === undefined ? 'text' : parseOutputFormat(flags.output);
+  if (!flags.pod) throw new CnspectError('CNSPECT_BAD_FLAG', 'vfp-counter needs -p/--pod NAME (or NAMESPACE/NAME)');
+  if (!flags.inventory) throw new CnspectError('CNSPECT_BAD_FLAG', 'vfp-counter needs --inventory FILE to find the pod\'s node', { hint: 'start a lab with `cnspect lab up`, or write an inventory (README)' });
+  const { loadInventory } = await import('../cluster/inventory.js');
+  const { findPods } = await import('../cluster/targets.js');
+  const { RemoteAgent } = await import('../cluster/agent-client.js');
+  const { readTlsFiles } = await import('../agent/tls.js');
+  const inv = loadInventory(flags.inventory);
+  const [pod] = findPods(inv, [flags.pod], flags.namespace);
+  const node = inv.nodes.find((n) => n.name === pod!.node)!;
+  if (!inv.tls) throw new CnspectError('CNSPECT_TLS', `inventory ${inv.path} has no tls section (ca, cert, key)`);
+  const agent = new RemoteAgent(node.address, readTlsFiles(inv.tls, 'the client'), node.name);
+  try {
+    const r = await agent.portCounters({ namespace: pod!.namespace, name: pod!.name, ips: pod!.ips }, flags.detailed ?? false);
+    ctx.out.write(format === 'json' ? `${JSON.stringify(portCountersJson(r))}\n` : `${renderPortCounters(r)}\n`);
+    return 0;
+  } finally {
+    await agent.close();
+  }
+}
+
+export function vfpCounterCommand(ctx: CliContext, setExit: (code: number) => void): Command {
+  return new Command('vfp-counter')
+    .summary('a pod\'s port counters')
+    .description('A pod\'s port counters: its host-side interface and its network namespace\'s protocol counters (TCP retransmits and resets, UDP no-port and buffer errors, …); --detailed adds the bridge and the node NIC.')
+    .option('-p, --pod <pod>', 'the pod: NAME or NAMESPACE/NAME')
+    .option('--namespace <namespace>', 'namespace of the pod', 'default')
+    .option('-d, --detailed', 'also the bridge and the node NIC')
+    .option('--inventory <file>', 'nodes, pods and TLS material (YAML)')
+    .option('-o, --output <format>', 'text or json', 'text')
+    .action(async (flags: VfpCounterFlags) => { setExit(await runVfpCounter(flags, ctx)); });
+}
