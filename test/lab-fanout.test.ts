@@ -189,6 +189,57 @@ describe('lab and fan-out (bridge)', () => {
     assert.match(missing.err(), /CNSPECT_POD_NOT_FOUND: no pod default\/nope in the inventory; namespace default has: pod-1-1/);
   });
 
+  it('hns: endpoints, networks, load balancers and namespaces match what the lab and the test built', async () => {
+    // A kube-proxy-like service: VIP 10.96.0.10:80/tcp → two pods, through a service chain and a verdict map.
+    sh(['ip', 'netns', 'exec', `${name}-node1`, 'nft', '-f', '-'], `table ip kube-proxy {
+  chain services { type nat hook prerouting priority dstnat; ip daddr 10.96.0.10 tcp dport 80 jump svc-web; }
+  chain svc-web { numgen random mod 2 vmap { 0 : jump sep-a, 1 : jump sep-b }; }
+  chain sep-a { meta l4proto tcp dnat to ${pod('pod-1-1').ip}:8080; }
+  chain sep-b { meta l4proto tcp dnat to ${pod('pod-2-1').ip}:8080; }
+}
+`);
+    type Dp = { node: string; endpoints: Array<{ name: string; pod: string; ips: string[]; mac: string; hostInterface: string; netns: string; network: string }>;
+      networks: Array<{ name: string; type: string; subnets: string[]; gateways: string[]; interfaces: string[]; vni: number }>;
+      loadBalancers: Array<{ vip: string; port: number; protocol: string; source: string; backends: Array<{ ip: string; port: number; pod: string }> }>;
+      namespaces: Array<{ name: string; inode: number; endpointIps: string[] }>; raw: { links?: unknown } };
+    const hns = async (section: string, nodes: string): Promise<Dp[]> => {
+      const c = runCli(['hns', section, '--inventory', inv, '-n', nodes, '-d']);
+      assert.equal(await c.exit, 0, c.err());
+      return JSON.parse(c.out()) as Dp[];
+    };
+    const [n1, n2] = await hns('all', `${name}-node1,${name}-node2`);
+    const macOf = (ns: string): string => (JSON.parse(sh(['ip', '-n', ns, '-j', 'link', 'show', 'eth0'])) as Array<{ address: string }>)[0]!.address;
+    assert.deepEqual(n2!.endpoints.map((e) => [e.pod, e.ips, e.mac, e.hostInterface, e.netns, e.network]), ['pod-2-1', 'pod-2-2', 'pod-2-routed'].map((p) => {
+      const q = pod(p);
+      return [`default/${p}`, [q.ip], macOf(q.netns), q.hostVeth, q.netns, q.routed ? 'routed' : 'cni0'];
+    }));
+    assert.deepEqual(n2!.networks.map((n) => [n.name, n.type, n.subnets, n.gateways, [...n.interfaces].sort()]), [
+      ['cni0', 'bridge', ['10.244.2.0/24'], ['10.244.2.1'], [pod('pod-2-1').hostVeth, pod('pod-2-2').hostVeth].sort()],
+      ['routed', 'routed', ['10.244.2.200/32'], [], [pod('pod-2-routed').hostVeth]],
+    ]);
+    assert.deepEqual(n1!.loadBalancers, [{ vip: '10.96.0.10', port: 80, protocol: 'tcp', source: 'nftables', backends: [
+      { ip: pod('pod-1-1').ip, port: 8080, pod: 'default/pod-1-1' }, { ip: pod('pod-2-1').ip, port: 8080, pod: 'default/pod-2-1' }] }]);
+    assert.deepEqual(n2!.loadBalancers, []);
+    const { statSync } = await import('node:fs');
+    for (const p of ['pod-1-1', 'pod-1-2']) {
+      const ns = n1!.namespaces.find((x) => x.name === pod(p).netns)!;
+      assert.equal(ns.inode, statSync(`/run/netns/${pod(p).netns}`).ino);
+      assert.deepEqual(ns.endpointIps, [pod(p).ip]);
+    }
+    assert.equal(n1!.namespaces[0]!.name, '', 'the node\'s own namespace comes first');
+    assert.ok(Array.isArray(n1!.raw.links), 'raw readings kept beside the normalised fields');
+    // One section only.
+    const [lbOnly] = await hns('loadbalancers', `${name}-node1`);
+    assert.equal(lbOnly!.loadBalancers.length, 1);
+    assert.deepEqual([lbOnly!.endpoints.length, lbOnly!.networks.length, lbOnly!.namespaces.length], [0, 0, 0]);
+    const text = runCli(['hns', 'endpoints', '--inventory', inv, '-n', `${name}-node2`]);
+    assert.equal(await text.exit, 0);
+    assert.match(text.out(), new RegExp(`${pod('pod-2-routed').netns}\\s+default/pod-2-routed\\s+10\\.244\\.2\\.200\\s+\\S+\\s+${pod('pod-2-routed').hostVeth}\\s+routed`));
+    const bad = runCli(['hns', 'everything', '--inventory', inv]);
+    assert.equal(await bad.exit, 2);
+    assert.match(bad.err(), /hns section: "everything"; allowed: all, endpoints, loadbalancers, namespaces, networks/);
+  });
+
   it('one agent killed mid-capture: the other finishes with its counts, the failure names the node', async () => {
     const run = runCli(['capture', 'all', '--inventory', inv, '-t', 'ICMP', '-o', 'json']);
     await waitFor(() => (run.err().match(/capturing/g) ?? []).length === 2, 'both nodes to start', 20_000);
@@ -231,6 +282,10 @@ describe('lab (overlay)', () => {
       // Outer and inner addresses both appear in ip.src/ip.dst: the inner pod IPs are inside VXLAN 42.
       assert.equal(rows.length, 10);
       assert.ok(rows.every((r) => r.startsWith('42\t') && r.includes(a!.ip) && r.includes(b!.ip)), rows[0]);
+      const h = runCli(['hns', 'networks', '--inventory', lab.inventoryPath, '-n', `${name}-node1`, '-d']);
+      assert.equal(await h.exit, 0, h.err());
+      const nets = (JSON.parse(h.out()) as Array<{ networks: Array<{ name: string; type: string; vni: number; subnets: string[] }> }>)[0]!.networks;
+      assert.deepEqual(nets.find((n) => n.type === 'vxlan'), { name: 'vxlan0', type: 'vxlan', vni: 42, subnets: ['10.245.0.0/24'], gateways: [], interfaces: ['vxlan0'], cniConfigPath: '' });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { CnspectError } from '../errors.js';
 import type { CaptureBackend } from '../backends/backend.js';
 import {
-  type CaptureEvent, type CaptureRequest, type CountersResponse, type InfoResponse, type PodRef, type PortCountersResponse, CaptureType, StopReason,
+  type CaptureEvent, type CaptureRequest, type CountersResponse, type DatapathResponse, type InfoResponse, type PodRef, type PortCountersResponse, CaptureType, DatapathSection, StopReason,
 } from '../gen/cnspect/v1/agent.js';
 import { validateFilter } from '../packet/filter.js';
 import { validateInterfaceName } from '../backends/linux/netns.js';
@@ -31,6 +31,7 @@ export interface AgentApi {
   stopCapture(sessionId: string): Promise<boolean>;
   counters(sessionId?: string, includeHidden?: boolean): Promise<CountersResponse>;
   portCounters(pod: PodRef, detailed: boolean): Promise<PortCountersResponse>;
+  datapath(section: DatapathSection): Promise<DatapathResponse>;
   close(): Promise<void>;
 }
 
@@ -163,6 +164,19 @@ export class Agent implements AgentApi {
         rxDropped: BigInt(p.stats.rxDropped), txDropped: BigInt(p.stats.txDropped), rxErrors: BigInt(p.stats.rxErrors), txErrors: BigInt(p.stats.txErrors), onCapturePath: false,
       } })),
       protocolCounters: r.protocolCounters.map((c) => ({ group: c.group, name: c.name, value: BigInt(c.value) })),
+    };
+  }
+
+  async datapath(section: DatapathSection): Promise<DatapathResponse> {
+    if (!this.backend.datapath) throw new CnspectError('CNSPECT_UNSUPPORTED', `backend ${this.backend.name} cannot read the datapath`);
+    const all = await this.backend.datapath(this.node);
+    const want = (s: DatapathSection): boolean => section === DatapathSection.DATAPATH_SECTION_ALL || section === s;
+    return {
+      ...all,
+      endpoints: want(DatapathSection.DATAPATH_SECTION_ENDPOINTS) ? all.endpoints : [],
+      networks: want(DatapathSection.DATAPATH_SECTION_NETWORKS) ? all.networks : [],
+      loadBalancers: want(DatapathSection.DATAPATH_SECTION_LOADBALANCERS) ? all.loadBalancers : [],
+      namespaces: want(DatapathSection.DATAPATH_SECTION_NAMESPACES) ? all.namespaces : [],
     };
   }
 

@@ -42,6 +42,7 @@ export async function serveAgent(agent: Agent, options: ServeOptions): Promise<R
     info: unary(() => agent.info()),
     stopCapture: unary(async (req) => ({ stopped: await agent.stopCapture(req.sessionId) })),
     counters: unary((req) => agent.counters(req.sessionId, req.includeHidden)),
+    datapath: unary((req) => agent.datapath(req.section)),
     portCounters: unary(async (req) => {
       if (!req.pod) throw new CnspectError('CNSPECT_BAD_REQUEST', 'port counters need a pod');
       return agent.portCounters(req.pod, req.detailed);

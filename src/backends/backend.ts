@@ -77,6 +77,8 @@ export interface PortReport {
 }
 
 export interface CaptureBackend {
+  /** The node's datapath state in the shared schema (wcnspect's hns). */
+  datapath?(node: string): Promise<import('../gen/cnspect/v1/agent.js').DatapathResponse>;
   /** A pod's port counters (wcnspect's vfp-counter). */
   portCounters?(pod: PodRef, detailed: boolean, node: string): Promise<PortReport>;
   readonly name: string;

@@ -9,6 +9,7 @@ import type { CliContext } from './context.js';
 import { counterCommand } from './counter.js';
 import { labCommand } from './lab.js';
 import { vfpCounterCommand } from './vfp-counter.js';
+import { hnsCommand } from './hns.js';
 
 export function defaultContext(): CliContext {
   return {
@@ -26,7 +27,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) })
     .exitOverride();
-  for (const make of [captureCommand, counterCommand, vfpCounterCommand, agentCommand, certsCommand, labCommand]) {
+  for (const make of [captureCommand, counterCommand, vfpCounterCommand, hnsCommand, agentCommand, certsCommand, labCommand]) {
     program.addCommand(make(ctx, setExit).exitOverride().configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) }));
   }
   return program;

@@ -5,7 +5,7 @@ import { checkServerIdentity } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { CnspectError, isErrorCode } from '../errors.js';
 import type { AgentApi } from '../agent/agent.js';
-import { AgentClient, type CaptureEvent, type CaptureRequest, type CountersResponse, type InfoResponse, type PodRef, type PortCountersResponse } from '../gen/cnspect/v1/agent.js';
+import { AgentClient, type CaptureEvent, type CaptureRequest, type CountersResponse, type InfoResponse, type PodRef, type PortCountersResponse, type DatapathResponse, DatapathSection } from '../gen/cnspect/v1/agent.js';
 import type { TlsMaterial } from '../agent/tls.js';
 
 export const UNARY_DEADLINE_MS = 10_000;
@@ -71,6 +71,10 @@ export class RemoteAgent implements AgentApi {
 
   counters(sessionId = '', includeHidden = false): Promise<CountersResponse> {
     return this.unaryCall(this.client.counters, { sessionId, includeHidden });
+  }
+
+  datapath(section: DatapathSection): Promise<DatapathResponse> {
+    return this.unaryCall(this.client.datapath, { section });
   }
 
   portCounters(pod: PodRef, detailed: boolean): Promise<PortCountersResponse> {

@@ -31,3 +31,16 @@ describe('Linux parsers on real outputs', () => {
     assert.equal(parseRouteGetDevice('[{"dst":"10.244.2.11","gateway":"198.18.1.12","dev":"eth0","prefsrc":"198.18.1.11","flags":[],"uid":0,"cache":[]}]'), 'eth0');
   });
 });
+
+describe('datapath parsers', async () => {
+  const { parseCniConfig, parseNftLoadBalancers } = await import('../../src/backends/linux/datapath.js');
+  it('reads a bridge CNI configuration list (host-local IPAM ranges)', () => {
+    const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'cbr0', plugins: [{ type: 'bridge', bridge: 'cni0', ipam: { type: 'host-local', ranges: [[{ subnet: '10.244.1.0/24', gateway: '10.244.1.1' }]] } }, { type: 'portmap' }] });
+    assert.deepEqual(parseCniConfig('/etc/cni/net.d/10-bridge.conflist', conf), { name: 'cbr0', type: 'cni:bridge', subnets: ['10.244.1.0/24'], gateways: [], interfaces: ['cni0'], vni: 0, cniConfigPath: '/etc/cni/net.d/10-bridge.conflist' });
+    assert.equal(parseCniConfig('/x', 'not json'), undefined);
+  });
+  it('finds no load balancer in an empty ruleset and refuses non-JSON', () => {
+    assert.deepEqual(parseNftLoadBalancers('{"nftables":[{"metainfo":{"version":"1.0.6"}}]}'), []);
+    assert.throws(() => parseNftLoadBalancers('table ip x {}'), { code: 'CNSPECT_TOOL_FAILED' });
+  });
+});

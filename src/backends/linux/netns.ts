@@ -21,6 +21,10 @@ export interface Link {
   peerNsid: number | undefined;
   /** Addresses (IPv4/IPv6, no prefix) when read with `ip -j addr`. */
   addresses: string[];
+  /** The same with their prefix length ("10.244.1.1/24"). */
+  cidrs?: string[];
+  /** VXLAN network identifier from `ip -d` (vxlan links only). */
+  vni?: number;
   /** The interface's own counters when read with `ip -s -j link`. */
   stats?: LinkStats;
   /** Link kind from `ip -d` (veth, bridge, vxlan …; "" for a physical NIC or unknown). */
@@ -80,6 +84,8 @@ export function parseIpLinkJson(text: string): Link[] {
       peerNsid: typeof o.link_netnsid === 'number' ? o.link_netnsid : undefined,
       addresses: Array.isArray(o.addr_info) ? o.addr_info.map((a: { local?: unknown }) => a.local).filter((x): x is string => typeof x === 'string') : [],
       ...(o.stats64 ? { stats: parseStats(o.stats64) } : {}),
+      cidrs: Array.isArray(o.addr_info) ? o.addr_info.filter((a: { local?: unknown; prefixlen?: unknown }) => typeof a.local === 'string').map((a: { local: string; prefixlen?: number }) => `${a.local}/${a.prefixlen ?? (a.local.includes(':') ? 128 : 32)}`) : [],
+      ...(typeof (o.linkinfo as { info_data?: { id?: unknown } } | undefined)?.info_data?.id === 'number' ? { vni: (o.linkinfo as { info_data: { id: number } }).info_data.id } : {}),
       kind: typeof (o.linkinfo as { info_kind?: unknown } | undefined)?.info_kind === 'string' ? (o.linkinfo as { info_kind: string }).info_kind : '',
       master: typeof o.master === 'string' ? o.master : undefined,
     };

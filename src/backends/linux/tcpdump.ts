@@ -5,7 +5,8 @@ import { PcapStreamReader, recordData } from '../../packet/pcap-reader.js';
 import { Dir } from '../../packet/decode.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, PACKET_OUTGOING } from '../../packet/linktype.js';
 import type { CaptureBackend, CaptureHandle, CapturedPacket, CaptureSink, CaptureSpec, PortReport } from '../backend.js';
-import { CaptureType, type PodRef } from '../../gen/cnspect/v1/agent.js';
+import { CaptureType, type DatapathResponse, type PodRef } from '../../gen/cnspect/v1/agent.js';
+import { collectDatapath } from './datapath.js';
 import { compileBpf } from './bpf.js';
 import { type Link, linkStats, listLinks, netnsPath, nodeNic } from './netns.js';
 import { parseProcNetCounters, selectPodCounters } from './snmp.js';
@@ -85,6 +86,10 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
       add('node-nic', nodeNic(links));
     }
     return { ports, protocolCounters: selectPodCounters([...parseProcNetCounters(snmp), ...parseProcNetCounters(netstat)]) };
+  }
+
+  datapath(node: string): Promise<DatapathResponse> {
+    return collectDatapath(node);
   }
 
   async warmUp(): Promise<void> {

@@ -30,6 +30,57 @@ export const protobufFileName = "cnspect/v1/agent.proto";
  * in-process by the CLI for `local`. Every message is typed; units are in the field names.
  */
 
+export enum DatapathSection {
+  DATAPATH_SECTION_ALL = 0,
+  DATAPATH_SECTION_ENDPOINTS = 1,
+  DATAPATH_SECTION_LOADBALANCERS = 2,
+  DATAPATH_SECTION_NAMESPACES = 3,
+  DATAPATH_SECTION_NETWORKS = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function datapathSectionFromJSON(object: any): DatapathSection {
+  switch (object) {
+    case 0:
+    case "DATAPATH_SECTION_ALL":
+      return DatapathSection.DATAPATH_SECTION_ALL;
+    case 1:
+    case "DATAPATH_SECTION_ENDPOINTS":
+      return DatapathSection.DATAPATH_SECTION_ENDPOINTS;
+    case 2:
+    case "DATAPATH_SECTION_LOADBALANCERS":
+      return DatapathSection.DATAPATH_SECTION_LOADBALANCERS;
+    case 3:
+    case "DATAPATH_SECTION_NAMESPACES":
+      return DatapathSection.DATAPATH_SECTION_NAMESPACES;
+    case 4:
+    case "DATAPATH_SECTION_NETWORKS":
+      return DatapathSection.DATAPATH_SECTION_NETWORKS;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return DatapathSection.UNRECOGNIZED;
+  }
+}
+
+export function datapathSectionToJSON(object: DatapathSection): string {
+  switch (object) {
+    case DatapathSection.DATAPATH_SECTION_ALL:
+      return "DATAPATH_SECTION_ALL";
+    case DatapathSection.DATAPATH_SECTION_ENDPOINTS:
+      return "DATAPATH_SECTION_ENDPOINTS";
+    case DatapathSection.DATAPATH_SECTION_LOADBALANCERS:
+      return "DATAPATH_SECTION_LOADBALANCERS";
+    case DatapathSection.DATAPATH_SECTION_NAMESPACES:
+      return "DATAPATH_SECTION_NAMESPACES";
+    case DatapathSection.DATAPATH_SECTION_NETWORKS:
+      return "DATAPATH_SECTION_NETWORKS";
+    case DatapathSection.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export enum Protocol {
   PROTOCOL_UNSPECIFIED = 0,
   PROTOCOL_TCP = 1,
@@ -310,6 +361,79 @@ export function stopReasonToJSON(object: StopReason): string {
     default:
       return "UNRECOGNIZED";
   }
+}
+
+export interface DatapathRequest {
+  section: DatapathSection;
+}
+
+/** A pod's attachment to the node: its addresses and the host side of its link. */
+export interface Endpoint {
+  /** Network namespace (Linux) or HNS endpoint name (Windows). */
+  name: string;
+  ips: string[];
+  mac: string;
+  /** The node-side interface: bridge port or routed veth (Linux), VFP port (Windows). */
+  hostInterface: string;
+  netns: string;
+  /** The network (bridge name, "routed", HNS network) it belongs to. */
+  network: string;
+}
+
+export interface Network {
+  name: string;
+  /** "bridge", "vxlan", "routed", "cni", or the HNS network type (Windows). */
+  type: string;
+  /** CIDRs. */
+  subnets: string[];
+  gateways: string[];
+  interfaces: string[];
+  /** VXLAN network identifier, 0 when not VXLAN. */
+  vni: number;
+  /** The CNI configuration file this network comes from ("" when none). */
+  cniConfigPath: string;
+}
+
+export interface LoadBalancerBackend {
+  ip: string;
+  port: number;
+}
+
+/** A service VIP:port and where it sends traffic. */
+export interface LoadBalancer {
+  vip: string;
+  port: number;
+  /** "tcp", "udp" or "sctp". */
+  protocol: string;
+  backends: LoadBalancerBackend[];
+  /** Where it was read: "nftables", "iptables", "ipvs", "hns". */
+  source: string;
+}
+
+export interface InterfaceAddresses {
+  name: string;
+  /** Addresses with prefix length, e.g. "10.244.1.11/24". */
+  addresses: string[];
+}
+
+export interface NetworkNamespace {
+  /** "" for the node's own namespace. */
+  name: string;
+  inode: bigint;
+  interfaces: InterfaceAddresses[];
+  /** IPs of the endpoints living in it. */
+  endpointIps: string[];
+}
+
+export interface DatapathResponse {
+  node: string;
+  os: string;
+  endpoints: Endpoint[];
+  networks: Network[];
+  loadBalancers: LoadBalancer[];
+  namespaces: NetworkNamespace[];
+  /** The platform's own readings the above was built from, as JSON text (`-o raw`). */
+  rawJson: string;
 }
 
 export interface PortCountersRequest {
@@ -633,6 +757,1007 @@ export interface CountersResponse {
   node: string;
   sessions: SessionCounters[];
 }
+
+function createBaseDatapathRequest(): DatapathRequest {
+  return { section: 0 };
+}
+
+export const DatapathRequest: MessageFns<DatapathRequest> = {
+  encode(message: DatapathRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.section !== 0) {
+      writer.uint32(8).int32(message.section);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DatapathRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDatapathRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.section = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DatapathRequest {
+    return { section: isSet(object.section) ? datapathSectionFromJSON(object.section) : 0 };
+  },
+
+  toJSON(message: DatapathRequest): unknown {
+    const obj: any = {};
+    if (message.section !== 0) {
+      obj.section = datapathSectionToJSON(message.section);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DatapathRequest>, I>>(base?: I): DatapathRequest {
+    return DatapathRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DatapathRequest>, I>>(object: I): DatapathRequest {
+    const message = createBaseDatapathRequest();
+    message.section = object.section ?? 0;
+    return message;
+  },
+};
+
+function createBaseEndpoint(): Endpoint {
+  return { name: "", ips: [], mac: "", hostInterface: "", netns: "", network: "" };
+}
+
+export const Endpoint: MessageFns<Endpoint> = {
+  encode(message: Endpoint, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    for (const v of message.ips) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.mac !== "") {
+      writer.uint32(26).string(message.mac);
+    }
+    if (message.hostInterface !== "") {
+      writer.uint32(34).string(message.hostInterface);
+    }
+    if (message.netns !== "") {
+      writer.uint32(42).string(message.netns);
+    }
+    if (message.network !== "") {
+      writer.uint32(50).string(message.network);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Endpoint {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEndpoint();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ips.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.mac = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.hostInterface = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.netns = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.network = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Endpoint {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      ips: globalThis.Array.isArray(object?.ips) ? object.ips.map((e: any) => globalThis.String(e)) : [],
+      mac: isSet(object.mac) ? globalThis.String(object.mac) : "",
+      hostInterface: isSet(object.hostInterface)
+        ? globalThis.String(object.hostInterface)
+        : isSet(object.host_interface)
+        ? globalThis.String(object.host_interface)
+        : "",
+      netns: isSet(object.netns) ? globalThis.String(object.netns) : "",
+      network: isSet(object.network) ? globalThis.String(object.network) : "",
+    };
+  },
+
+  toJSON(message: Endpoint): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.ips?.length) {
+      obj.ips = message.ips;
+    }
+    if (message.mac !== "") {
+      obj.mac = message.mac;
+    }
+    if (message.hostInterface !== "") {
+      obj.hostInterface = message.hostInterface;
+    }
+    if (message.netns !== "") {
+      obj.netns = message.netns;
+    }
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Endpoint>, I>>(base?: I): Endpoint {
+    return Endpoint.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Endpoint>, I>>(object: I): Endpoint {
+    const message = createBaseEndpoint();
+    message.name = object.name ?? "";
+    message.ips = object.ips?.map((e) => e) || [];
+    message.mac = object.mac ?? "";
+    message.hostInterface = object.hostInterface ?? "";
+    message.netns = object.netns ?? "";
+    message.network = object.network ?? "";
+    return message;
+  },
+};
+
+function createBaseNetwork(): Network {
+  return { name: "", type: "", subnets: [], gateways: [], interfaces: [], vni: 0, cniConfigPath: "" };
+}
+
+export const Network: MessageFns<Network> = {
+  encode(message: Network, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.type !== "") {
+      writer.uint32(18).string(message.type);
+    }
+    for (const v of message.subnets) {
+      writer.uint32(26).string(v!);
+    }
+    for (const v of message.gateways) {
+      writer.uint32(34).string(v!);
+    }
+    for (const v of message.interfaces) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.vni !== 0) {
+      writer.uint32(48).uint32(message.vni);
+    }
+    if (message.cniConfigPath !== "") {
+      writer.uint32(58).string(message.cniConfigPath);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Network {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetwork();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.subnets.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.gateways.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.interfaces.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.vni = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.cniConfigPath = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Network {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      subnets: globalThis.Array.isArray(object?.subnets) ? object.subnets.map((e: any) => globalThis.String(e)) : [],
+      gateways: globalThis.Array.isArray(object?.gateways) ? object.gateways.map((e: any) => globalThis.String(e)) : [],
+      interfaces: globalThis.Array.isArray(object?.interfaces)
+        ? object.interfaces.map((e: any) => globalThis.String(e))
+        : [],
+      vni: isSet(object.vni) ? globalThis.Number(object.vni) : 0,
+      cniConfigPath: isSet(object.cniConfigPath)
+        ? globalThis.String(object.cniConfigPath)
+        : isSet(object.cni_config_path)
+        ? globalThis.String(object.cni_config_path)
+        : "",
+    };
+  },
+
+  toJSON(message: Network): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.subnets?.length) {
+      obj.subnets = message.subnets;
+    }
+    if (message.gateways?.length) {
+      obj.gateways = message.gateways;
+    }
+    if (message.interfaces?.length) {
+      obj.interfaces = message.interfaces;
+    }
+    if (message.vni !== 0) {
+      obj.vni = Math.round(message.vni);
+    }
+    if (message.cniConfigPath !== "") {
+      obj.cniConfigPath = message.cniConfigPath;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Network>, I>>(base?: I): Network {
+    return Network.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Network>, I>>(object: I): Network {
+    const message = createBaseNetwork();
+    message.name = object.name ?? "";
+    message.type = object.type ?? "";
+    message.subnets = object.subnets?.map((e) => e) || [];
+    message.gateways = object.gateways?.map((e) => e) || [];
+    message.interfaces = object.interfaces?.map((e) => e) || [];
+    message.vni = object.vni ?? 0;
+    message.cniConfigPath = object.cniConfigPath ?? "";
+    return message;
+  },
+};
+
+function createBaseLoadBalancerBackend(): LoadBalancerBackend {
+  return { ip: "", port: 0 };
+}
+
+export const LoadBalancerBackend: MessageFns<LoadBalancerBackend> = {
+  encode(message: LoadBalancerBackend, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ip !== "") {
+      writer.uint32(10).string(message.ip);
+    }
+    if (message.port !== 0) {
+      writer.uint32(16).uint32(message.port);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LoadBalancerBackend {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLoadBalancerBackend();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ip = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LoadBalancerBackend {
+    return {
+      ip: isSet(object.ip) ? globalThis.String(object.ip) : "",
+      port: isSet(object.port) ? globalThis.Number(object.port) : 0,
+    };
+  },
+
+  toJSON(message: LoadBalancerBackend): unknown {
+    const obj: any = {};
+    if (message.ip !== "") {
+      obj.ip = message.ip;
+    }
+    if (message.port !== 0) {
+      obj.port = Math.round(message.port);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LoadBalancerBackend>, I>>(base?: I): LoadBalancerBackend {
+    return LoadBalancerBackend.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LoadBalancerBackend>, I>>(object: I): LoadBalancerBackend {
+    const message = createBaseLoadBalancerBackend();
+    message.ip = object.ip ?? "";
+    message.port = object.port ?? 0;
+    return message;
+  },
+};
+
+function createBaseLoadBalancer(): LoadBalancer {
+  return { vip: "", port: 0, protocol: "", backends: [], source: "" };
+}
+
+export const LoadBalancer: MessageFns<LoadBalancer> = {
+  encode(message: LoadBalancer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.vip !== "") {
+      writer.uint32(10).string(message.vip);
+    }
+    if (message.port !== 0) {
+      writer.uint32(16).uint32(message.port);
+    }
+    if (message.protocol !== "") {
+      writer.uint32(26).string(message.protocol);
+    }
+    for (const v of message.backends) {
+      LoadBalancerBackend.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.source !== "") {
+      writer.uint32(42).string(message.source);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LoadBalancer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLoadBalancer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.vip = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.protocol = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.backends.push(LoadBalancerBackend.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LoadBalancer {
+    return {
+      vip: isSet(object.vip) ? globalThis.String(object.vip) : "",
+      port: isSet(object.port) ? globalThis.Number(object.port) : 0,
+      protocol: isSet(object.protocol) ? globalThis.String(object.protocol) : "",
+      backends: globalThis.Array.isArray(object?.backends)
+        ? object.backends.map((e: any) => LoadBalancerBackend.fromJSON(e))
+        : [],
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+    };
+  },
+
+  toJSON(message: LoadBalancer): unknown {
+    const obj: any = {};
+    if (message.vip !== "") {
+      obj.vip = message.vip;
+    }
+    if (message.port !== 0) {
+      obj.port = Math.round(message.port);
+    }
+    if (message.protocol !== "") {
+      obj.protocol = message.protocol;
+    }
+    if (message.backends?.length) {
+      obj.backends = message.backends.map((e) => LoadBalancerBackend.toJSON(e));
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LoadBalancer>, I>>(base?: I): LoadBalancer {
+    return LoadBalancer.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LoadBalancer>, I>>(object: I): LoadBalancer {
+    const message = createBaseLoadBalancer();
+    message.vip = object.vip ?? "";
+    message.port = object.port ?? 0;
+    message.protocol = object.protocol ?? "";
+    message.backends = object.backends?.map((e) => LoadBalancerBackend.fromPartial(e)) || [];
+    message.source = object.source ?? "";
+    return message;
+  },
+};
+
+function createBaseInterfaceAddresses(): InterfaceAddresses {
+  return { name: "", addresses: [] };
+}
+
+export const InterfaceAddresses: MessageFns<InterfaceAddresses> = {
+  encode(message: InterfaceAddresses, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    for (const v of message.addresses) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InterfaceAddresses {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInterfaceAddresses();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.addresses.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InterfaceAddresses {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      addresses: globalThis.Array.isArray(object?.addresses)
+        ? object.addresses.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: InterfaceAddresses): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.addresses?.length) {
+      obj.addresses = message.addresses;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<InterfaceAddresses>, I>>(base?: I): InterfaceAddresses {
+    return InterfaceAddresses.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<InterfaceAddresses>, I>>(object: I): InterfaceAddresses {
+    const message = createBaseInterfaceAddresses();
+    message.name = object.name ?? "";
+    message.addresses = object.addresses?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseNetworkNamespace(): NetworkNamespace {
+  return { name: "", inode: 0n, interfaces: [], endpointIps: [] };
+}
+
+export const NetworkNamespace: MessageFns<NetworkNamespace> = {
+  encode(message: NetworkNamespace, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.inode !== 0n) {
+      if (BigInt.asUintN(64, message.inode) !== message.inode) {
+        throw new globalThis.Error("value provided for field message.inode of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.inode);
+    }
+    for (const v of message.interfaces) {
+      InterfaceAddresses.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.endpointIps) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetworkNamespace {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetworkNamespace();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.inode = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.interfaces.push(InterfaceAddresses.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.endpointIps.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetworkNamespace {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      inode: isSet(object.inode) ? BigInt(object.inode) : 0n,
+      interfaces: globalThis.Array.isArray(object?.interfaces)
+        ? object.interfaces.map((e: any) => InterfaceAddresses.fromJSON(e))
+        : [],
+      endpointIps: globalThis.Array.isArray(object?.endpointIps)
+        ? object.endpointIps.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.endpoint_ips)
+        ? object.endpoint_ips.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: NetworkNamespace): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.inode !== 0n) {
+      obj.inode = message.inode.toString();
+    }
+    if (message.interfaces?.length) {
+      obj.interfaces = message.interfaces.map((e) => InterfaceAddresses.toJSON(e));
+    }
+    if (message.endpointIps?.length) {
+      obj.endpointIps = message.endpointIps;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NetworkNamespace>, I>>(base?: I): NetworkNamespace {
+    return NetworkNamespace.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NetworkNamespace>, I>>(object: I): NetworkNamespace {
+    const message = createBaseNetworkNamespace();
+    message.name = object.name ?? "";
+    message.inode = (object.inode !== undefined && object.inode !== null) ? BigInt(object.inode) : 0n;
+    message.interfaces = object.interfaces?.map((e) => InterfaceAddresses.fromPartial(e)) || [];
+    message.endpointIps = object.endpointIps?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseDatapathResponse(): DatapathResponse {
+  return { node: "", os: "", endpoints: [], networks: [], loadBalancers: [], namespaces: [], rawJson: "" };
+}
+
+export const DatapathResponse: MessageFns<DatapathResponse> = {
+  encode(message: DatapathResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== "") {
+      writer.uint32(10).string(message.node);
+    }
+    if (message.os !== "") {
+      writer.uint32(18).string(message.os);
+    }
+    for (const v of message.endpoints) {
+      Endpoint.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.networks) {
+      Network.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.loadBalancers) {
+      LoadBalancer.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.namespaces) {
+      NetworkNamespace.encode(v!, writer.uint32(50).fork()).join();
+    }
+    if (message.rawJson !== "") {
+      writer.uint32(58).string(message.rawJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DatapathResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDatapathResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.os = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.endpoints.push(Endpoint.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.networks.push(Network.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.loadBalancers.push(LoadBalancer.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.namespaces.push(NetworkNamespace.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.rawJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DatapathResponse {
+    return {
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      os: isSet(object.os) ? globalThis.String(object.os) : "",
+      endpoints: globalThis.Array.isArray(object?.endpoints)
+        ? object.endpoints.map((e: any) => Endpoint.fromJSON(e))
+        : [],
+      networks: globalThis.Array.isArray(object?.networks) ? object.networks.map((e: any) => Network.fromJSON(e)) : [],
+      loadBalancers: globalThis.Array.isArray(object?.loadBalancers)
+        ? object.loadBalancers.map((e: any) => LoadBalancer.fromJSON(e))
+        : globalThis.Array.isArray(object?.load_balancers)
+        ? object.load_balancers.map((e: any) => LoadBalancer.fromJSON(e))
+        : [],
+      namespaces: globalThis.Array.isArray(object?.namespaces)
+        ? object.namespaces.map((e: any) => NetworkNamespace.fromJSON(e))
+        : [],
+      rawJson: isSet(object.rawJson)
+        ? globalThis.String(object.rawJson)
+        : isSet(object.raw_json)
+        ? globalThis.String(object.raw_json)
+        : "",
+    };
+  },
+
+  toJSON(message: DatapathResponse): unknown {
+    const obj: any = {};
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.os !== "") {
+      obj.os = message.os;
+    }
+    if (message.endpoints?.length) {
+      obj.endpoints = message.endpoints.map((e) => Endpoint.toJSON(e));
+    }
+    if (message.networks?.length) {
+      obj.networks = message.networks.map((e) => Network.toJSON(e));
+    }
+    if (message.loadBalancers?.length) {
+      obj.loadBalancers = message.loadBalancers.map((e) => LoadBalancer.toJSON(e));
+    }
+    if (message.namespaces?.length) {
+      obj.namespaces = message.namespaces.map((e) => NetworkNamespace.toJSON(e));
+    }
+    if (message.rawJson !== "") {
+      obj.rawJson = message.rawJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DatapathResponse>, I>>(base?: I): DatapathResponse {
+    return DatapathResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DatapathResponse>, I>>(object: I): DatapathResponse {
+    const message = createBaseDatapathResponse();
+    message.node = object.node ?? "";
+    message.os = object.os ?? "";
+    message.endpoints = object.endpoints?.map((e) => Endpoint.fromPartial(e)) || [];
+    message.networks = object.networks?.map((e) => Network.fromPartial(e)) || [];
+    message.loadBalancers = object.loadBalancers?.map((e) => LoadBalancer.fromPartial(e)) || [];
+    message.namespaces = object.namespaces?.map((e) => NetworkNamespace.fromPartial(e)) || [];
+    message.rawJson = object.rawJson ?? "";
+    return message;
+  },
+};
 
 function createBasePortCountersRequest(): PortCountersRequest {
   return { pod: undefined, detailed: false };
@@ -4693,6 +5818,19 @@ export const AgentService = {
       Buffer.from(PortCountersResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PortCountersResponse => PortCountersResponse.decode(value),
   },
+  /**
+   * The node's datapath state (wcnspect's hns), normalised into one schema for every OS, with
+   * the platform's raw readings beside it. docs/datapath.md describes the fields.
+   */
+  datapath: {
+    path: "/cnspect.v1.Agent/Datapath" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DatapathRequest): Buffer => Buffer.from(DatapathRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DatapathRequest => DatapathRequest.decode(value),
+    responseSerialize: (value: DatapathResponse): Buffer => Buffer.from(DatapathResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DatapathResponse => DatapathResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServer extends UntypedServiceImplementation {
@@ -4712,6 +5850,11 @@ export interface AgentServer extends UntypedServiceImplementation {
    * SNMP/netstat counters, and with `detailed` the bridge and node NIC.
    */
   portCounters: handleUnaryCall<PortCountersRequest, PortCountersResponse>;
+  /**
+   * The node's datapath state (wcnspect's hns), normalised into one schema for every OS, with
+   * the platform's raw readings beside it. docs/datapath.md describes the fields.
+   */
+  datapath: handleUnaryCall<DatapathRequest, DatapathResponse>;
 }
 
 export interface AgentClient extends Client {
@@ -4788,6 +5931,25 @@ export interface AgentClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PortCountersResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The node's datapath state (wcnspect's hns), normalised into one schema for every OS, with
+   * the platform's raw readings beside it. docs/datapath.md describes the fields.
+   */
+  datapath(
+    request: DatapathRequest,
+    callback: (error: ServiceError | null, response: DatapathResponse) => void,
+  ): ClientUnaryCall;
+  datapath(
+    request: DatapathRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DatapathResponse) => void,
+  ): ClientUnaryCall;
+  datapath(
+    request: DatapathRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DatapathResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,82 @@
+// `cnspect hns all|endpoints|loadbalancers|namespaces|networks` — each node's datapath state in
+// one schema for Linux and Windows (docs/datapath.md): tables by default, JSON with -d/--json.
+import { Command } from 'commander';
+import { CnspectError, badFlag, describeError, ERROR_CODES } from '../errors.js';
+import { type DatapathResponse, DatapathSection } from '../gen/cnspect/v1/agent.js';
+import { safe, table } from '../output/terminal.js';
+import type { CliContext } from './context.js';
+import { collect } from './flags.js';
+
+export const HNS_SECTIONS: Record<string, DatapathSection> = {
+  all: DatapathSection.DATAPATH_SECTION_ALL, endpoints: DatapathSection.DATAPATH_SECTION_ENDPOINTS, loadbalancers: DatapathSection.DATAPATH_SECTION_LOADBALANCERS,
+  namespaces: DatapathSection.DATAPATH_SECTION_NAMESPACES, networks: DatapathSection.DATAPATH_SECTION_NETWORKS,
+};
+
+export interface HnsFlags { nodes?: string[]; json?: boolean; inventory?: string }
+
+/** JSON form of one node's datapath; pods named from the inventory where their IPs are known. */
+export function datapathJson(r: DatapathResponse, pods: Map<string, string>): Record<string, unknown> {
+  return {
+    node: r.node, os: r.os,
+    endpoints: r.endpoints.map((e) => ({ ...e, pod: e.ips.map((ip) => pods.get(ip)).find(Boolean) ?? null })),
+    networks: r.networks,
+    loadBalancers: r.loadBalancers.map((l) => ({ ...l, backends: l.backends.map((b) => ({ ...b, pod: pods.get(b.ip) ?? null })) })),
+    namespaces: r.namespaces.map((n) => ({ ...n, inode: Number(n.inode) })),
+    raw: JSON.parse(r.rawJson || '{}') as unknown,
+  };
+}
+
+export function renderDatapath(r: DatapathResponse, pods: Map<string, string>): string {
+  const parts: string[] = [`node ${safe(r.node)} (${r.os})`];
+  if (r.endpoints.length) parts.push(table(['ENDPOINT', 'POD', 'IPS', 'MAC', 'HOST INTERFACE', 'NETWORK'],
+    r.endpoints.map((e) => [safe(e.name), e.ips.map((ip) => pods.get(ip)).find(Boolean) ?? '-', e.ips.join(','), e.mac, safe(e.hostInterface), safe(e.network)])));
+  if (r.networks.length) parts.push(table(['NETWORK', 'TYPE', 'SUBNETS', 'GATEWAYS', 'INTERFACES', 'VNI'],
+    r.networks.map((n) => [safe(n.name), n.type, n.subnets.join(','), n.gateways.join(',') || '-', n.interfaces.map(safe).join(',') || '-', n.vni ? String(n.vni) : '-'])));
+  if (r.loadBalancers.length) parts.push(table(['VIP', 'PORT', 'PROTOCOL', 'BACKENDS', 'SOURCE'],
+    r.loadBalancers.map((l) => [l.vip, String(l.port), l.protocol || '-', l.backends.map((b) => `${b.ip}:${b.port}${pods.get(b.ip) ? ` (${pods.get(b.ip)})` : ''}`).join(', '), l.source])));
+  if (r.namespaces.length) parts.push(table(['NAMESPACE', 'INODE', 'INTERFACES', 'ENDPOINT IPS'],
+    r.namespaces.map((n) => [n.name || '(node)', String(n.inode), n.interfaces.map((i) => `${safe(i.name)}${i.addresses.length ? `[${i.addresses.join(',')}]` : ''}`).join(' '), n.endpointIps.join(',') || '-'])));
+  return parts.join('\n\n');
+}
+
+export async function runHns(sectionName: string, flags: HnsFlags, ctx: CliContext): Promise<number> {
+  const section = HNS_SECTIONS[sectionName];
+  if (section === undefined) throw badFlag('hns section', sectionName, Object.keys(HNS_SECTIONS).join(', '));
+  if (!flags.inventory) throw new CnspectError('CNSPECT_BAD_FLAG', 'hns needs --inventory FILE to reach the nodes', { hint: 'start a lab with `cnspect lab up`, or write an inventory (README)' });
+  const { loadInventory } = await import('../cluster/inventory.js');
+  const { findNodes, podNamesByIp } = await import('../cluster/targets.js');
+  const { RemoteAgent } = await import('../cluster/agent-client.js');
+  const { readTlsFiles } = await import('../agent/tls.js');
+  const inv = loadInventory(flags.inventory);
+  const nodes = flags.nodes?.length ? findNodes(inv, flags.nodes.flatMap((n) => n.split(',')).map((n) => n.trim()).filter(Boolean)) : inv.nodes;
+  if (!inv.tls) throw new CnspectError('CNSPECT_TLS', `inventory ${inv.path} has no tls section (ca, cert, key)`);
+  const tls = readTlsFiles(inv.tls, 'the client');
+  const pods = podNamesByIp(inv);
+  const failed: string[] = [];
+  const results = await Promise.all(nodes.map(async (n) => {
+    const agent = new RemoteAgent(n.address, tls, n.name);
+    try { return await agent.datapath(section); } catch (err) {
+      failed.push(n.name);
+      ctx.err.write(`${n.name}: FAILED ${describeError(err)}\n`);
+      return undefined;
+    } finally { await agent.close(); }
+  }));
+  const ok = results.filter((r): r is DatapathResponse => r !== undefined);
+  ctx.out.write(flags.json ? `${JSON.stringify(ok.map((r) => datapathJson(r, pods)))}\n` : `${ok.map((r) => renderDatapath(r, pods)).join('\n\n')}\n`);
+  if (failed.length) {
+    ctx.err.write(`CNSPECT_NODE_FAILED: ${failed.length} of ${nodes.length} failed: ${failed.join(', ')}\n`);
+    return ERROR_CODES.CNSPECT_NODE_FAILED.exit;
+  }
+  return 0;
+}
+
+export function hnsCommand(ctx: CliContext, setExit: (code: number) => void): Command {
+  return new Command('hns')
+    .summary('datapath state of nodes (endpoints, networks, load balancers, namespaces)')
+    .description('Each node\'s datapath state in one schema for Linux and Windows nodes (docs/datapath.md).')
+    .argument('<section>', Object.keys(HNS_SECTIONS).join(', '))
+    .option('-n, --nodes <nodes>', 'only these nodes (comma-separated)', collect)
+    .option('-d, --json', 'JSON, with the raw platform readings beside the normalised fields')
+    .option('--inventory <file>', 'nodes, pods and TLS material (YAML)')
+    .action(async (section: string, flags: HnsFlags) => { setExit(await runHns(section, flags, ctx)); });
+}
