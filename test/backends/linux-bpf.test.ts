@@ -58,7 +58,7 @@ describe('tcpdump command line and output', () => {
   it('parses `ip -j link show` from this machine and refuses other shapes', () => {
     const links = parseIpLinkJson(sh(['ip', '-j', 'link', 'show']));
     const lo = links.find((l) => l.name === 'lo');
-    assert.deepEqual(lo, { index: 1, name: 'lo', mac: '00:00:00:00:00:00', linkType: 'loopback', up: true, peerIndex: undefined, peerNsid: undefined, addresses: [] });
+    assert.deepEqual(lo, { index: 1, name: 'lo', mac: '00:00:00:00:00:00', linkType: 'loopback', up: true, peerIndex: undefined, peerNsid: undefined, addresses: [], cidrs: [], kind: '', master: undefined });
     assert.throws(() => parseIpLinkJson('not json'), { code: 'CNSPECT_TOOL_FAILED' });
     assert.throws(() => parseIpLinkJson('[{"ifname":"x"}]'), { code: 'CNSPECT_TOOL_FAILED' });
   });
