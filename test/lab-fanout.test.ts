@@ -235,6 +235,18 @@ describe('lab and fan-out (bridge)', () => {
     const text = runCli(['hns', 'endpoints', '--inventory', inv, '-n', `${name}-node2`]);
     assert.equal(await text.exit, 0);
     assert.match(text.out(), new RegExp(`${pod('pod-2-routed').netns}\\s+default/pod-2-routed\\s+10\\.244\\.2\\.200\\s+\\S+\\s+${pod('pod-2-routed').hostVeth}\\s+routed`));
+    // kube-proxy's iptables mode (iptables-save text): KUBE-SERVICES → KUBE-SVC → KUBE-SEP DNAT.
+    const ipt = (args: string[]): void => { sh(['ip', 'netns', 'exec', `${name}-node2`, 'iptables', '-t', 'nat', ...args]); };
+    for (const c of ['KUBE-SERVICES', 'KUBE-SVC-DNS', 'KUBE-SEP-A', 'KUBE-SEP-B']) ipt(['-N', c]);
+    ipt(['-A', 'PREROUTING', '-j', 'KUBE-SERVICES']);
+    ipt(['-A', 'KUBE-SERVICES', '-d', '10.96.0.53/32', '-p', 'udp', '-m', 'comment', '--comment', 'kube-system/dns:dns cluster IP', '-m', 'udp', '--dport', '53', '-j', 'KUBE-SVC-DNS']);
+    ipt(['-A', 'KUBE-SVC-DNS', '-m', 'statistic', '--mode', 'random', '--probability', '0.5', '-j', 'KUBE-SEP-A']);
+    ipt(['-A', 'KUBE-SVC-DNS', '-j', 'KUBE-SEP-B']);
+    ipt(['-A', 'KUBE-SEP-A', '-p', 'udp', '-m', 'udp', '-j', 'DNAT', '--to-destination', `${pod('pod-2-1').ip}:5353`]);
+    ipt(['-A', 'KUBE-SEP-B', '-p', 'udp', '-m', 'udp', '-j', 'DNAT', '--to-destination', `${pod('pod-2-2').ip}:5353`]);
+    const [withIpt] = await hns('loadbalancers', `${name}-node2`);
+    assert.deepEqual(withIpt!.loadBalancers.map((l) => [l.vip, l.port, l.protocol, l.backends.map((b) => `${b.ip}:${b.port}`)]),
+      [['10.96.0.53', 53, 'udp', [`${pod('pod-2-1').ip}:5353`, `${pod('pod-2-2').ip}:5353`]]]);
     const bad = runCli(['hns', 'everything', '--inventory', inv]);
     assert.equal(await bad.exit, 2);
     assert.match(bad.err(), /hns section: "everything"; allowed: all, endpoints, loadbalancers, namespaces, networks/);

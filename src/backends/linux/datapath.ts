@@ -83,6 +83,56 @@ export function parseNftLoadBalancers(text: string): LoadBalancer[] {
   return lbs;
 }
 
+/** Splits one iptables-save rule line into arguments, keeping quoted comments whole. */
+function iptablesArgs(line: string): string[] {
+  return [...line.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+}
+
+/**
+ * Pure: `iptables-save` → service load balancers of the nat table, kube-proxy's iptables mode:
+ * a rule with -d VIP, -p and --dport jumping to chains (KUBE-SVC → KUBE-SEP) that end in
+ * `-j DNAT --to-destination IP:PORT`.
+ */
+export function parseIptablesLoadBalancers(text: string): LoadBalancer[] {
+  const chains = new Map<string, string[][]>();
+  let inNat = false;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('*')) inNat = line === '*nat';
+    if (!inNat || !line.startsWith('-A ')) continue;
+    const args = iptablesArgs(line);
+    chains.set(args[1]!, [...(chains.get(args[1]!) ?? []), args]);
+  }
+  const opt = (args: string[], name: string): string | undefined => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
+  const dnatOf = (args: string[]): Array<{ ip: string; port: number }> => {
+    const m = /^\[?([0-9a-fA-F:.]+?)\]?(?::(\d+))?$/.exec(opt(args, '--to-destination') ?? '');
+    return m ? [{ ip: m[1]!, port: m[2] ? Number(m[2]) : 0 }] : [];
+  };
+  const backendsFrom = (chain: string, seen: Set<string>): Array<{ ip: string; port: number }> => {
+    if (seen.has(chain)) return [];
+    seen.add(chain);
+    return (chains.get(chain) ?? []).flatMap((args) => {
+      const target = opt(args, '-j');
+      if (target === 'DNAT') return dnatOf(args);
+      return target ? backendsFrom(target, seen) : [];
+    });
+  };
+  const lbs: LoadBalancer[] = [];
+  for (const rules of chains.values()) {
+    for (const args of rules) {
+      const vip = opt(args, '-d')?.replace(/\/(32|128)$/, '');
+      const port = opt(args, '--dport');
+      const target = opt(args, '-j');
+      if (!vip || !port || !/^\d+$/.test(port) || !target || vip.includes('/')) continue;
+      // A DNAT right in the service rule, or the chains it jumps to (KUBE-SVC → KUBE-SEP).
+      const all = target === 'DNAT' ? dnatOf(args) : backendsFrom(target, new Set([args[1]!]));
+      if (all.length === 0) continue;
+      lbs.push({ vip, port: Number(port), protocol: opt(args, '-p') ?? '', backends: [...new Map(all.map((b) => [`${b.ip}:${b.port}`, b])).values()], source: 'iptables' });
+    }
+  }
+  return lbs;
+}
+
 /** CNI configuration files → networks (name, type, subnets from host-local IPAM). */
 export function parseCniConfig(path: string, text: string): Network | undefined {
   let conf: Record<string, unknown>;
@@ -146,13 +196,24 @@ export async function collectDatapath(node: string): Promise<DatapathResponse> {
       if (net) networks.push(net);
     }
   }
-  let loadBalancers: LoadBalancer[] = [];
+  const loadBalancers: LoadBalancer[] = [];
+  const addAll = (lbs: LoadBalancer[]): void => {
+    // iptables-nft rules show up in both readings: the first reading of a VIP:port wins.
+    for (const lb of lbs) if (!loadBalancers.some((x) => x.vip === lb.vip && x.port === lb.port && x.protocol === lb.protocol)) loadBalancers.push(lb);
+  };
   try {
     const nft = await run(['nft', '-j', 'list', 'ruleset'], 'read nftables rules');
     raw.nftables = JSON.parse(nft) as unknown;
-    loadBalancers = parseNftLoadBalancers(nft);
+    addAll(parseNftLoadBalancers(nft));
   } catch (err) {
     raw.nftablesError = (err as Error).message; // no nft here: no nftables load balancers, said in the raw part
+  }
+  try {
+    const ipt = await run(['iptables-save', '-t', 'nat'], 'read iptables rules');
+    raw.iptables = ipt;
+    addAll(parseIptablesLoadBalancers(ipt));
+  } catch (err) {
+    raw.iptablesError = (err as Error).message;
   }
   return { node, os: 'linux', endpoints, networks, loadBalancers, namespaces, rawJson: JSON.stringify(raw) };
 }
