@@ -59,27 +59,6 @@ export function renderCounters(responses: CountersResponse[], format: 'text' | '
   return table(['NODE', 'SESSION', 'INTERFACE', 'MATCHED RX PKTS/BYTES', 'MATCHED TX PKTS/BYTES', 'IF DROPS RX/TX', 'IF ERRORS RX/TX', 'IF PKTS RX/TX'], rows);
 }
 
-/** Asks each inventory node's agent for its counters, concurrently; failures are per node. */
-async function inventoryCounters(path: string, names: string[] | undefined, includeHidden: boolean, ctx: CliContext): Promise<{ responses: CountersResponse[]; failed: string[] }> {
-  const { loadInventory } = await import('../cluster/inventory.js');
-  const { findNodes } = await import('../cluster/targets.js');
-  const { readTlsFiles } = await import('../agent/tls.js');
-  const inv = loadInventory(path);
-  const nodes = names?.length ? findNodes(inv, names.flatMap((n) => n.split(',')).map((n) => n.trim()).filter(Boolean)) : inv.nodes;
-  if (!inv.tls) throw new CnspectError('CNSPECT_TLS', `inventory ${inv.path} has no tls section (ca, cert, key)`);
-  const tls = readTlsFiles(inv.tls, 'the client');
-  const failed: string[] = [];
-  const responses = await Promise.all(nodes.map(async (n) => {
-    const agent = new RemoteAgent(n.address, tls, n.name);
-    try { return await agent.counters('', includeHidden); } catch (err) {
-      failed.push(n.name);
-      ctx.err.write(`${n.name}: FAILED ${describeError(err)}\n`);
-      return undefined;
-    } finally { await agent.close(); }
-  }));
-  return { responses: responses.filter((r): r is CountersResponse => r !== undefined), failed };
-}
-
 export async function runCounter(flags: CounterFlags, ctx: CliContext): Promise<number> {
   const format = flags.output === undefined ? 'text' : parseOutputFormat(flags.output);
   if (flags.nodes?.length && !flags.inventory) {
@@ -87,7 +66,10 @@ export async function runCounter(flags: CounterFlags, ctx: CliContext): Promise<
   }
   let responses: CountersResponse[];
   let failed: string[] = [];
-  if (flags.inventory) ({ responses, failed } = await inventoryCounters(flags.inventory, flags.nodes, flags.includeHidden ?? false, ctx));
+  if (flags.inventory) {
+    const { askNodes } = await import('./inventory-agents.js');
+    ({ results: responses, failed } = await askNodes(flags.inventory, flags.nodes, ctx, (agent) => agent.counters('', flags.includeHidden ?? false)));
+  }
   else {
     try { responses = await localCounters(flags.includeHidden ?? false); } catch (err) { ctx.err.write(`${describeError(err)}\n`); return 1; }
   }

@@ -1,7 +1,7 @@
 // `cnspect hns all|endpoints|loadbalancers|namespaces|networks` — each node's datapath state in
 // one schema for Linux and Windows (docs/datapath.md): tables by default, JSON with -d/--json.
 import { Command } from 'commander';
-import { CnspectError, badFlag, describeError, ERROR_CODES } from '../errors.js';
+import { CnspectError, badFlag, ERROR_CODES } from '../errors.js';
 import { type DatapathResponse, DatapathSection } from '../gen/cnspect/v1/agent.js';
 import { safe, table } from '../output/terminal.js';
 import type { CliContext } from './context.js';
@@ -43,28 +43,13 @@ export async function runHns(sectionName: string, flags: HnsFlags, ctx: CliConte
   const section = HNS_SECTIONS[sectionName];
   if (section === undefined) throw badFlag('hns section', sectionName, Object.keys(HNS_SECTIONS).join(', '));
   if (!flags.inventory) throw new CnspectError('CNSPECT_BAD_FLAG', 'hns needs --inventory FILE to reach the nodes', { hint: 'start a lab with `cnspect lab up`, or write an inventory (README)' });
-  const { loadInventory } = await import('../cluster/inventory.js');
-  const { findNodes, podNamesByIp } = await import('../cluster/targets.js');
-  const { RemoteAgent } = await import('../cluster/agent-client.js');
-  const { readTlsFiles } = await import('../agent/tls.js');
-  const inv = loadInventory(flags.inventory);
-  const nodes = flags.nodes?.length ? findNodes(inv, flags.nodes.flatMap((n) => n.split(',')).map((n) => n.trim()).filter(Boolean)) : inv.nodes;
-  if (!inv.tls) throw new CnspectError('CNSPECT_TLS', `inventory ${inv.path} has no tls section (ca, cert, key)`);
-  const tls = readTlsFiles(inv.tls, 'the client');
-  const pods = podNamesByIp(inv);
-  const failed: string[] = [];
-  const results = await Promise.all(nodes.map(async (n) => {
-    const agent = new RemoteAgent(n.address, tls, n.name);
-    try { return await agent.datapath(section); } catch (err) {
-      failed.push(n.name);
-      ctx.err.write(`${n.name}: FAILED ${describeError(err)}\n`);
-      return undefined;
-    } finally { await agent.close(); }
-  }));
-  const ok = results.filter((r): r is DatapathResponse => r !== undefined);
+  const { askNodes } = await import('./inventory-agents.js');
+  const { podNamesByIp } = await import('../cluster/targets.js');
+  const { inventory, results: ok, failed, asked } = await askNodes(flags.inventory, flags.nodes, ctx, (agent) => agent.datapath(section));
+  const pods = podNamesByIp(inventory);
   ctx.out.write(flags.json ? `${JSON.stringify(ok.map((r) => datapathJson(r, pods)))}\n` : `${ok.map((r) => renderDatapath(r, pods)).join('\n\n')}\n`);
   if (failed.length) {
-    ctx.err.write(`CNSPECT_NODE_FAILED: ${failed.length} of ${nodes.length} failed: ${failed.join(', ')}\n`);
+    ctx.err.write(`CNSPECT_NODE_FAILED: ${failed.length} of ${asked} failed: ${failed.join(', ')}\n`);
     return ERROR_CODES.CNSPECT_NODE_FAILED.exit;
   }
   return 0;
