@@ -18,6 +18,9 @@ export const ERROR_CODES = {
   CNSPECT_AGENT_UNREACHABLE: { exit: 4, grpc: 14 },
   CNSPECT_AGENT_ERROR: { exit: 4, grpc: 13 },
   CNSPECT_TLS: { exit: 4, grpc: 16 },
+  CNSPECT_KUBECONFIG: { exit: 2, grpc: 3 },
+  CNSPECT_KUBE_API: { exit: 4, grpc: 14 },
+  CNSPECT_FORBIDDEN: { exit: 4, grpc: 7 },
   CNSPECT_FILE: { exit: 2, grpc: 13 },
   CNSPECT_INTERNAL: { exit: 1, grpc: 13 },
 } as const;

@@ -25,6 +25,9 @@ const EXPECTED: Record<ErrorCode, [exit: number, grpc: number]> = {
   CNSPECT_AGENT_UNREACHABLE: [4, grpc.status.UNAVAILABLE],
   CNSPECT_AGENT_ERROR: [4, grpc.status.INTERNAL],
   CNSPECT_TLS: [4, grpc.status.UNAUTHENTICATED],
+  CNSPECT_KUBECONFIG: [2, grpc.status.INVALID_ARGUMENT],
+  CNSPECT_KUBE_API: [4, grpc.status.UNAVAILABLE],
+  CNSPECT_FORBIDDEN: [4, grpc.status.PERMISSION_DENIED],
   CNSPECT_FILE: [2, grpc.status.INTERNAL],
   CNSPECT_INTERNAL: [1, grpc.status.INTERNAL],
 };

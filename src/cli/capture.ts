@@ -3,7 +3,8 @@ import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
 import { CnspectError, badFlag, describeError, isErrorCode, ERROR_CODES } from '../errors.js';
 import type { AgentApi } from '../agent/agent.js';
-import { readTlsFiles } from '../agent/tls.js';
+import { readTlsFiles, type TlsMaterial } from '../agent/tls.js';
+import type { Inventory } from '../cluster/inventory.js';
 import { type CaptureRequest, CaptureType, StopReason } from '../gen/cnspect/v1/agent.js';
 import { filterFromTokens, PROTOCOL_HELP } from '../packet/filter.js';
 import { CaptureOutput, stopReasonName } from '../output/capture-output.js';
@@ -38,6 +39,10 @@ export interface CaptureFlags {
   netns?: string;
   inventory?: string;
   inPod?: boolean;
+  kubeconfig?: string;
+  context?: string;
+  transport?: string;
+  port?: string;
 }
 
 export interface CapturePlan {
@@ -46,6 +51,7 @@ export interface CapturePlan {
   namespace: string;
   inPod: boolean;
   inventoryPath: string | undefined;
+  kube: { kubeconfig?: string; context?: string; agentPort: number };
   request: CaptureRequest;
   format: OutputFormat | undefined;
   writePath: string | undefined;
@@ -57,9 +63,11 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
   if (!(CAPTURE_TARGETS as readonly string[]).includes(target)) throw badFlag('capture target', target, CAPTURE_TARGETS.join(', '));
   const kind = target as CapturePlan['target'];
   if ((kind === 'local' || kind === 'all') && names) throw badFlag(`capture ${kind}`, names, 'no further arguments');
-  if (kind !== 'local' && !flags.inventory) {
-    throw new CnspectError('CNSPECT_BAD_FLAG', `capture ${kind} needs --inventory FILE to know the nodes and pods`, { hint: 'start a lab with `cnspect lab up` (it prints the file), or write one (README, "Inventory")' });
+  if (flags.transport !== undefined && flags.transport !== 'direct' && flags.transport !== 'tunnel') throw badFlag('--transport', flags.transport, 'direct or tunnel');
+  if (flags.transport === 'tunnel') {
+    throw new CnspectError('CNSPECT_UNSUPPORTED', '--transport tunnel (through the API server) is not available yet', { hint: 'use --transport direct from a host that reaches the nodes\' InternalIPs' });
   }
+  const agentPort = flags.port === undefined ? 50051 : parseIntInRange(flags.port, '--port', 1, 65535);
   if (kind === 'pods' && (flags.netns !== undefined || flags.interface !== undefined)) {
     throw new CnspectError('CNSPECT_BAD_FLAG', '--interface and --netns cannot be combined with `capture pods`: the agent finds each pod\'s interface');
   }
@@ -81,6 +89,7 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
     namespace: flags.namespace ?? 'default',
     inPod: flags.inPod ?? false,
     inventoryPath: flags.inventory,
+    kube: { kubeconfig: flags.kubeconfig, context: flags.context, agentPort },
     request: {
       filter, type, durationMs: BigInt(durationMs), countersOnly, snaplenBytes: snaplen, maxBytes: BigInt(maxBytes), maxPackets: BigInt(maxPackets),
       interface: iface, netns: flags.netns ?? '', counterIntervalMs: 0, pods: [], inPod: false,
@@ -89,6 +98,25 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
     writePath: flags.write,
     countersOnly,
   };
+}
+
+/**
+ * Where targets come from: --inventory if given, else the kubeconfig (flag, KUBECONFIG,
+ * ~/.kube/config). Loaded only now, after flags are parsed: `-h` never needs a cluster.
+ */
+export async function loadTargets(inventoryPath: string | undefined, kube: { kubeconfig?: string; context?: string; agentPort?: number }, what: string): Promise<Inventory> {
+  if (inventoryPath) return (await import('../cluster/inventory.js')).loadInventory(inventoryPath);
+  const { inventoryFromCluster, kubeconfigAvailable } = await import('../cluster/kube.js');
+  if (!kubeconfigAvailable(kube)) {
+    throw new CnspectError('CNSPECT_KUBECONFIG', `${what} needs nodes to talk to: pass --inventory FILE, or a kubeconfig (--kubeconfig, KUBECONFIG or ~/.kube/config)`, { hint: 'for this host alone use `capture local`; for a lab `cnspect lab up` prints an inventory' });
+  }
+  return inventoryFromCluster(kube);
+}
+
+export function clientTls(inventory: Inventory): TlsMaterial {
+  if (inventory.tlsMaterial) return inventory.tlsMaterial;
+  if (!inventory.tls) throw new CnspectError('CNSPECT_TLS', `inventory ${inventory.path} has no tls section (ca, cert, key)`, { hint: 'agents only accept mTLS clients' });
+  return readTlsFiles(inventory.tls, 'the client');
 }
 
 /** One stream of the capture: a node's agent (or the in-process one) and what to ask it. */
@@ -104,13 +132,11 @@ async function jobsOf(plan: CapturePlan, ctx: CliContext): Promise<{ jobs: Job[]
     const { agent, close } = await ctx.localAgent();
     return { jobs: [{ label: hostname(), api: agent, request: plan.request, close }] };
   }
-  const { loadInventory } = await import('../cluster/inventory.js');
   const { jobsFor, podNamesByIp } = await import('../cluster/targets.js');
   const { RemoteAgent } = await import('../cluster/agent-client.js');
-  const inventory = loadInventory(plan.inventoryPath!);
+  const inventory = await loadTargets(plan.inventoryPath, plan.kube, `capture ${plan.target}`);
   const nodeJobs = jobsFor(inventory, plan.target, plan.names, plan.namespace, plan.inPod, plan.request);
-  if (!inventory.tls) throw new CnspectError('CNSPECT_TLS', `inventory ${inventory.path} has no tls section (ca, cert, key)`, { hint: 'agents only accept mTLS clients' });
-  const tls = readTlsFiles(inventory.tls, 'the client');
+  const tls = clientTls(inventory);
   const jobs = nodeJobs.map((j): Job => {
     const api = new RemoteAgent(j.node.address, tls, j.node.name);
     return { label: j.label, api, request: j.request, close: () => api.close() };
@@ -254,6 +280,10 @@ export function captureCommand(ctx: CliContext, setExit: (code: number) => void)
     .option('--netns <name>', 'capture inside this network namespace (a name from `ip netns list`)')
     .option('--in-pod', 'with pods: capture inside each pod\'s network namespace instead of on its host-side interface')
     .option('--inventory <file>', 'nodes, pods and TLS material (YAML; `cnspect lab up` writes one)')
+    .option('--kubeconfig <file>', 'kubeconfig to find nodes and pods in (default: KUBECONFIG, then ~/.kube/config)')
+    .option('--context <name>', 'kubeconfig context to use')
+    .option('--transport <kind>', 'how to reach agents: direct (node InternalIP:port)', 'direct')
+    .option('--port <port>', 'agent port on the nodes', '50051')
     .addHelpText('after', '\nExamples:\n  cnspect capture local -t TCP_SYN -d 10\n  cnspect capture local -i 10.244.1.0/24 -r 53 -t UDP -w dns.pcapng\n  cnspect capture local --counters-only -d 5\n  cnspect capture all --inventory lab.yaml -t ICMP -w all.pcapng\n  cnspect capture pods default/pod-1-1,pod-2-1 --inventory lab.yaml --in-pod')
     .action(async (target: string, names: string | undefined, flags: CaptureFlags) => {
       setExit(await runCapture(planCapture(target, names, flags), ctx));

@@ -1,6 +1,6 @@
 // `cnspect counter` — live per-interface counters of the captures running on this host.
 import { Command } from 'commander';
-import { CnspectError, describeError, ERROR_CODES } from '../errors.js';
+import { describeError, ERROR_CODES } from '../errors.js';
 import { listLocalSockets } from '../agent/local-socket.js';
 import { RemoteAgent } from '../cluster/agent-client.js';
 import type { CountersResponse } from '../gen/cnspect/v1/agent.js';
@@ -12,6 +12,8 @@ import { collect, parseOutputFormat } from './flags.js';
 export interface CounterFlags {
   nodes?: string[];
   includeHidden?: boolean;
+  kubeconfig?: string;
+  context?: string;
   output?: string;
   inventory?: string;
 }
@@ -61,21 +63,19 @@ export function renderCounters(responses: CountersResponse[], format: 'text' | '
 
 export async function runCounter(flags: CounterFlags, ctx: CliContext): Promise<number> {
   const format = flags.output === undefined ? 'text' : parseOutputFormat(flags.output);
-  if (flags.nodes?.length && !flags.inventory) {
-    throw new CnspectError('CNSPECT_BAD_FLAG', `counter --nodes needs --inventory FILE to reach ${flags.nodes.join(',')}`, { hint: 'or run `cnspect counter` on the node itself' });
-  }
+  const remote = flags.inventory !== undefined || flags.kubeconfig !== undefined || flags.context !== undefined || (flags.nodes?.length ?? 0) > 0;
   let responses: CountersResponse[];
   let failed: string[] = [];
-  if (flags.inventory) {
+  if (remote) {
     const { askNodes } = await import('./inventory-agents.js');
-    ({ results: responses, failed } = await askNodes(flags.inventory, flags.nodes, ctx, (agent) => agent.counters('', flags.includeHidden ?? false)));
+    ({ results: responses, failed } = await askNodes(flags, flags.nodes, ctx, 'counter', (agent) => agent.counters('', flags.includeHidden ?? false)));
   }
   else {
     try { responses = await localCounters(flags.includeHidden ?? false); } catch (err) { ctx.err.write(`${describeError(err)}\n`); return 1; }
   }
   if (responses.every((r) => r.sessions.length === 0)) {
     if (format === 'json') ctx.out.write('[]\n');
-    ctx.err.write(`no capture is running on ${flags.inventory ? 'those nodes' : 'this host'} (start one with \`cnspect capture\`)\n`);
+    ctx.err.write(`no capture is running on ${remote ? 'those nodes' : 'this host'} (start one with \`cnspect capture\`)\n`);
   } else ctx.out.write(`${renderCounters(responses, format)}\n`);
   if (failed.length) {
     ctx.err.write(`CNSPECT_NODE_FAILED: ${failed.length} node(s) failed: ${failed.join(', ')}\n`);
@@ -92,5 +92,7 @@ export function counterCommand(ctx: CliContext, setExit: (code: number) => void)
     .option('-i, --include-hidden', 'also list the interfaces off the capture path')
     .option('-o, --output <format>', 'text or json', 'text')
     .option('--inventory <file>', 'nodes and TLS material (YAML; `cnspect lab up` writes one)')
+    .option('--kubeconfig <file>', 'kubeconfig to find nodes in')
+    .option('--context <name>', 'kubeconfig context to use')
     .action(async (flags: CounterFlags) => { setExit(await runCounter(flags, ctx)); });
 }

@@ -1,7 +1,7 @@
 // `cnspect hns all|endpoints|loadbalancers|namespaces|networks` — each node's datapath state in
 // one schema for Linux and Windows (docs/datapath.md): tables by default, JSON with -d/--json.
 import { Command } from 'commander';
-import { CnspectError, badFlag, ERROR_CODES } from '../errors.js';
+import { badFlag, ERROR_CODES } from '../errors.js';
 import { type DatapathResponse, DatapathSection } from '../gen/cnspect/v1/agent.js';
 import { safe, table } from '../output/terminal.js';
 import type { CliContext } from './context.js';
@@ -12,7 +12,7 @@ export const HNS_SECTIONS: Record<string, DatapathSection> = {
   namespaces: DatapathSection.DATAPATH_SECTION_NAMESPACES, networks: DatapathSection.DATAPATH_SECTION_NETWORKS,
 };
 
-export interface HnsFlags { nodes?: string[]; json?: boolean; inventory?: string }
+export interface HnsFlags { nodes?: string[]; json?: boolean; inventory?: string; kubeconfig?: string; context?: string }
 
 /** JSON form of one node's datapath; pods named from the inventory where their IPs are known. */
 export function datapathJson(r: DatapathResponse, pods: Map<string, string>): Record<string, unknown> {
@@ -42,10 +42,9 @@ export function renderDatapath(r: DatapathResponse, pods: Map<string, string>): 
 export async function runHns(sectionName: string, flags: HnsFlags, ctx: CliContext): Promise<number> {
   const section = HNS_SECTIONS[sectionName];
   if (section === undefined) throw badFlag('hns section', sectionName, Object.keys(HNS_SECTIONS).join(', '));
-  if (!flags.inventory) throw new CnspectError('CNSPECT_BAD_FLAG', 'hns needs --inventory FILE to reach the nodes', { hint: 'start a lab with `cnspect lab up`, or write an inventory (README)' });
   const { askNodes } = await import('./inventory-agents.js');
   const { podNamesByIp } = await import('../cluster/targets.js');
-  const { inventory, results: ok, failed, asked } = await askNodes(flags.inventory, flags.nodes, ctx, (agent) => agent.datapath(section));
+  const { inventory, results: ok, failed, asked } = await askNodes(flags, flags.nodes, ctx, `hns ${sectionName}`, (agent) => agent.datapath(section));
   const pods = podNamesByIp(inventory);
   ctx.out.write(flags.json ? `${JSON.stringify(ok.map((r) => datapathJson(r, pods)))}\n` : `${ok.map((r) => renderDatapath(r, pods)).join('\n\n')}\n`);
   if (failed.length) {
@@ -63,5 +62,7 @@ export function hnsCommand(ctx: CliContext, setExit: (code: number) => void): Co
     .option('-n, --nodes <nodes>', 'only these nodes (comma-separated)', collect)
     .option('-d, --json', 'JSON, with the raw platform readings beside the normalised fields')
     .option('--inventory <file>', 'nodes, pods and TLS material (YAML)')
+    .option('--kubeconfig <file>', 'kubeconfig to find nodes in')
+    .option('--context <name>', 'kubeconfig context to use')
     .action(async (section: string, flags: HnsFlags) => { setExit(await runHns(section, flags, ctx)); });
 }

@@ -1,6 +1,6 @@
 // Asking every (or some) inventory node's agent the same question, concurrently; a node that
 // fails is reported by name and the others' answers are kept.
-import { CnspectError, describeError } from '../errors.js';
+import { describeError } from '../errors.js';
 import type { RemoteAgent } from '../cluster/agent-client.js';
 import type { Inventory } from '../cluster/inventory.js';
 import type { CliContext } from './context.js';
@@ -12,15 +12,20 @@ export interface PerNode<T> {
   asked: number;
 }
 
-export async function askNodes<T>(inventoryPath: string, names: string[] | undefined, ctx: CliContext, ask: (agent: RemoteAgent) => Promise<T>): Promise<PerNode<T>> {
-  const { loadInventory } = await import('../cluster/inventory.js');
+export interface TargetFlags {
+  inventory?: string;
+  kubeconfig?: string;
+  context?: string;
+  port?: string;
+}
+
+export async function askNodes<T>(flags: TargetFlags, names: string[] | undefined, ctx: CliContext, what: string, ask: (agent: RemoteAgent) => Promise<T>): Promise<PerNode<T>> {
   const { findNodes } = await import('../cluster/targets.js');
   const { RemoteAgent } = await import('../cluster/agent-client.js');
-  const { readTlsFiles } = await import('../agent/tls.js');
-  const inventory = loadInventory(inventoryPath);
+  const { loadTargets, clientTls } = await import('./capture.js');
+  const inventory = await loadTargets(flags.inventory, { kubeconfig: flags.kubeconfig, context: flags.context, agentPort: flags.port ? Number(flags.port) : undefined }, what);
   const nodes = names?.length ? findNodes(inventory, names.flatMap((n) => n.split(',')).map((n) => n.trim()).filter(Boolean)) : inventory.nodes;
-  if (!inventory.tls) throw new CnspectError('CNSPECT_TLS', `inventory ${inventory.path} has no tls section (ca, cert, key)`, { hint: 'agents only accept mTLS clients' });
-  const tls = readTlsFiles(inventory.tls, 'the client');
+  const tls = clientTls(inventory);
   const failed: string[] = [];
   const answers = await Promise.all(nodes.map(async (n) => {
     const agent = new RemoteAgent(n.address, tls, n.name);

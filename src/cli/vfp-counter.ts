@@ -13,6 +13,8 @@ export interface VfpCounterFlags {
   namespace: string;
   detailed?: boolean;
   inventory?: string;
+  kubeconfig?: string;
+  context?: string;
   output?: string;
 }
 
@@ -37,16 +39,14 @@ export function renderPortCounters(r: PortCountersResponse): string {
 export async function runVfpCounter(flags: VfpCounterFlags, ctx: CliContext): Promise<number> {
   const format = flags.output === undefined ? 'text' : parseOutputFormat(flags.output);
   if (!flags.pod) throw new CnspectError('CNSPECT_BAD_FLAG', 'vfp-counter needs -p/--pod NAME (or NAMESPACE/NAME)');
-  if (!flags.inventory) throw new CnspectError('CNSPECT_BAD_FLAG', 'vfp-counter needs --inventory FILE to find the pod\'s node', { hint: 'start a lab with `cnspect lab up`, or write an inventory (README)' });
-  const { loadInventory } = await import('../cluster/inventory.js');
   const { findPods } = await import('../cluster/targets.js');
   const { RemoteAgent } = await import('../cluster/agent-client.js');
-  const { readTlsFiles } = await import('../agent/tls.js');
-  const inv = loadInventory(flags.inventory);
+  const { loadTargets, clientTls } = await import('./capture.js');
+  const inv = await loadTargets(flags.inventory, { kubeconfig: flags.kubeconfig, context: flags.context }, 'vfp-counter');
   const [pod] = findPods(inv, [flags.pod], flags.namespace);
-  const node = inv.nodes.find((n) => n.name === pod!.node)!;
-  if (!inv.tls) throw new CnspectError('CNSPECT_TLS', `inventory ${inv.path} has no tls section (ca, cert, key)`);
-  const agent = new RemoteAgent(node.address, readTlsFiles(inv.tls, 'the client'), node.name);
+  const node = inv.nodes.find((n) => n.name === pod!.node);
+  if (!node) throw new CnspectError('CNSPECT_POD_NOT_FOUND', `pod ${pod!.namespace}/${pod!.name} runs on ${pod!.node}, which is not among the nodes`);
+  const agent = new RemoteAgent(node.address, clientTls(inv), node.name);
   try {
     const r = await agent.portCounters({ namespace: pod!.namespace, name: pod!.name, ips: pod!.ips }, flags.detailed ?? false);
     ctx.out.write(format === 'json' ? `${JSON.stringify(portCountersJson(r))}\n` : `${renderPortCounters(r)}\n`);
@@ -64,6 +64,8 @@ export function vfpCounterCommand(ctx: CliContext, setExit: (code: number) => vo
     .option('--namespace <namespace>', 'namespace of the pod', 'default')
     .option('-d, --detailed', 'also the bridge and the node NIC')
     .option('--inventory <file>', 'nodes, pods and TLS material (YAML)')
+    .option('--kubeconfig <file>', 'kubeconfig to find the pod in')
+    .option('--context <name>', 'kubeconfig context to use')
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (flags: VfpCounterFlags) => { setExit(await runVfpCounter(flags, ctx)); });
 }

@@ -28,6 +28,8 @@ export interface Inventory {
   pods: InventoryPod[];
   /** Client certificate, key and the agents' CA (absolute paths). */
   tls?: { ca: string; cert: string; key: string };
+  /** The same material already in memory (read from a cluster Secret). */
+  tlsMaterial?: import('../agent/tls.js').TlsMaterial;
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
