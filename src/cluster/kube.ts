@@ -47,7 +47,10 @@ export function loadKubeConfig(o: KubeOptions, env = process.env): k8s.KubeConfi
       for (const f of files.slice(1)) {
         const more = new k8s.KubeConfig();
         more.loadFromFile(f);
-        kc.mergeConfig(more, true);
+        // kubectl's merge: an entry already defined by an earlier file wins.
+        for (const c of more.clusters) if (!kc.clusters.some((x) => x.name === c.name)) kc.addCluster(c);
+        for (const u of more.users) if (!kc.users.some((x) => x.name === u.name)) kc.addUser(u);
+        for (const c of more.contexts) if (!kc.contexts.some((x) => x.name === c.name)) kc.addContext(c);
       }
     }
   } catch (err) {

@@ -1,0 +1,112 @@
+// Targets from a kubeconfig, against an API server double holding a lab's nodes, pods and
+// client Secret: capture and hns reach the lab agents directly; bad kubeconfigs, contexts and
+// a forbidden Secret give clear errors.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { labDown, labUp, type LabState } from '../src/lab/lab.js';
+import { inventoryFromCluster, loadKubeConfig } from '../src/cluster/kube.js';
+import { runCli } from './helpers/cli.js';
+import { inNs } from './helpers/netns.js';
+import { waitFor } from './helpers/wait.js';
+import { clusterObjectsOf, startKubeApi, type KubeApiDouble } from './helpers/kube-api.js';
+
+describe('Kubernetes discovery (API server double + lab agents)', () => {
+  const name = `tk${randomBytes(2).toString('hex')}`;
+  let lab: LabState;
+  let api: KubeApiDouble;
+  let kubeconfig: string;
+
+  before(async () => {
+    lab = await labUp({ name, nodes: 2, podsPerNode: 1, network: 'bridge', agentPort: 50051 });
+    api = await startKubeApi();
+    const objs = clusterObjectsOf(lab, (p) => readFileSync(p));
+    api.nodes.push(...objs.nodes);
+    api.pods.push(...objs.pods, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'host-net', namespace: 'kube-system' }, spec: { nodeName: `${name}-node1`, hostNetwork: true }, status: { podIP: lab.plan.nodes[0]!.underlayIp } });
+    api.secrets.push(objs.secret);
+    kubeconfig = api.kubeconfig('lab', { badContext: 'elsewhere' });
+  });
+  after(async () => {
+    await api.close();
+    await labDown(name);
+  });
+
+  it('discovers nodes with OS and InternalIP, pods with node and IPs, and the client certificate', async () => {
+    const inv = await inventoryFromCluster({ kubeconfig, context: 'lab' });
+    assert.deepEqual(inv.nodes, lab.plan.nodes.map((n) => ({ name: n.name, address: `${n.underlayIp}:50051`, os: 'linux' })));
+    assert.deepEqual(inv.pods.map((p) => [p.namespace, p.name, p.node, p.ips]), lab.plan.pods.map((p) => [p.namespace, p.name, p.node, [p.ip]]), 'host-network pods are not pod targets');
+    assert.equal(inv.tlsMaterial.cert.toString(), readFileSync(join(lab.dir, 'tls/client.crt'), 'utf8'));
+    assert.ok(api.requests.includes('GET /api/v1/namespaces/cnspect-system/secrets/cnspect-client'));
+  });
+
+  it('capture pods NAMESPACE/NAME through the kubeconfig reaches the pod\'s node directly', async () => {
+    const [a, b] = lab.plan.pods;
+    const run = runCli(['capture', 'pods', `default/${b!.name}`, '--kubeconfig', kubeconfig, '--context', 'lab', '--transport', 'direct', '-t', 'ICMP', '-o', 'json']);
+    await waitFor(() => run.err().includes('capturing'), 'the capture to start', 20_000);
+    inNs(a!.netns, ['ping', '-c', '3', '-i', '0.01', b!.ip]);
+    await waitFor(() => run.out().split('\n').filter((l) => l.includes('"type":"packet"')).length >= 6, '6 packets');
+    run.signals.emit('SIGINT');
+    assert.equal(await run.exit, 0, run.err());
+    const packets = run.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.type === 'packet');
+    assert.equal(packets.length, 6);
+    assert.ok(packets.every((p) => p.node === b!.node && p.interface === b!.hostVeth));
+    assert.ok(packets.some((p) => p.srcPod === `default/${a!.name}` && p.dstPod === `default/${b!.name}`));
+  });
+
+  it('KUBECONFIG with several paths is merged; hns works through it', async () => {
+    const other = api.kubeconfig('other');
+    const missing = join(lab.dir, 'missing.kubeconfig');
+    const prev = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = [missing, kubeconfig, other].join(delimiter);
+    try {
+      const kc = loadKubeConfig({});
+      assert.deepEqual(kc.getContexts().map((c) => c.name).sort(), ['elsewhere', 'lab', 'other']);
+      assert.equal(kc.getCurrentContext(), 'lab', 'the first file sets the current context');
+      const run = runCli(['hns', 'endpoints', '-n', `${name}-node1`, '-d']);
+      assert.equal(await run.exit, 0, run.err());
+      const [dp] = JSON.parse(run.out()) as Array<{ endpoints: Array<{ pod: string }> }>;
+      assert.deepEqual(dp!.endpoints.map((e) => e.pod), [`default/${lab.plan.pods[0]!.name}`]);
+    } finally {
+      if (prev === undefined) delete process.env.KUBECONFIG; else process.env.KUBECONFIG = prev;
+    }
+  });
+
+  it('says clearly what is wrong: missing kubeconfig, unknown context, unreachable cluster, forbidden Secret', async () => {
+    const noFile = runCli(['capture', 'all', '--kubeconfig', join(lab.dir, 'nope.yaml'), '-d', '1']);
+    assert.equal(await noFile.exit, 2);
+    assert.match(noFile.err(), /CNSPECT_KUBECONFIG: kubeconfig .*nope\.yaml does not exist/);
+    const badCtx = runCli(['capture', 'all', '--kubeconfig', kubeconfig, '--context', 'prod', '-d', '1']);
+    assert.equal(await badCtx.exit, 2);
+    assert.match(badCtx.err(), /CNSPECT_KUBECONFIG: no context "prod" in the kubeconfig; it has: lab, elsewhere/);
+    const down = runCli(['capture', 'all', '--kubeconfig', kubeconfig, '--context', 'elsewhere', '-d', '1']);
+    assert.equal(await down.exit, 4);
+    assert.match(down.err(), /CNSPECT_KUBE_API: the Kubernetes API failed while trying to list nodes/);
+    api.forbiddenSecrets.add('cnspect-system/cnspect-client');
+    try {
+      const forbidden = runCli(['capture', 'all', '--kubeconfig', kubeconfig, '-d', '1']);
+      assert.equal(await forbidden.exit, 4);
+      assert.match(forbidden.err(), /CNSPECT_FORBIDDEN: forbidden: your Kubernetes user may not read Secret cnspect-system\/cnspect-client \(the client certificate: who may read it may capture\)/);
+    } finally {
+      api.forbiddenSecrets.clear();
+    }
+    const badToken = api.kubeconfig('lab');
+    writeFileSync(badToken, readFileSync(badToken, 'utf8').replace(api.token, 'wrong'));
+    const unauth = runCli(['capture', 'all', '--kubeconfig', badToken, '-d', '1']);
+    assert.equal(await unauth.exit, 4);
+    assert.match(unauth.err(), /CNSPECT_KUBE_API: the API server refused our credentials/);
+  });
+
+  it('-h needs no cluster', async () => {
+    const prev = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = '/nonexistent/kubeconfig';
+    try {
+      const run = runCli(['capture', '-h']);
+      assert.equal(await run.exit, 0);
+      assert.match(run.out(), /--kubeconfig <file>/);
+    } finally {
+      if (prev === undefined) delete process.env.KUBECONFIG; else process.env.KUBECONFIG = prev;
+    }
+  });
+});
