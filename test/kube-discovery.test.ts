@@ -23,9 +23,10 @@ describe('Kubernetes discovery (API server double + lab agents)', () => {
     lab = await labUp({ name, nodes: 2, podsPerNode: 1, network: 'bridge', agentPort: 50051 });
     api = await startKubeApi();
     const objs = clusterObjectsOf(lab, (p) => readFileSync(p));
-    api.nodes.push(...objs.nodes);
-    api.pods.push(...objs.pods, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'host-net', namespace: 'kube-system' }, spec: { nodeName: `${name}-node1`, hostNetwork: true }, status: { podIP: lab.plan.nodes[0]!.underlayIp } });
-    api.secrets.push(objs.secret);
+    for (const n of objs.nodes) api.add('nodes', n);
+    for (const p of objs.pods) api.add('pods', p);
+    api.add('pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'host-net', namespace: 'kube-system' }, spec: { nodeName: `${name}-node1`, hostNetwork: true }, status: { podIP: lab.plan.nodes[0]!.underlayIp } });
+    api.add('secrets', objs.secret);
     kubeconfig = api.kubeconfig('lab', { badContext: 'elsewhere' });
   });
   after(async () => {
@@ -83,13 +84,13 @@ describe('Kubernetes discovery (API server double + lab agents)', () => {
     const down = runCli(['capture', 'all', '--kubeconfig', kubeconfig, '--context', 'elsewhere', '-d', '1']);
     assert.equal(await down.exit, 4);
     assert.match(down.err(), /CNSPECT_KUBE_API: the Kubernetes API failed while trying to list nodes/);
-    api.forbiddenSecrets.add('cnspect-system/cnspect-client');
+    api.forbidden.add('secrets/cnspect-system/cnspect-client');
     try {
       const forbidden = runCli(['capture', 'all', '--kubeconfig', kubeconfig, '-d', '1']);
       assert.equal(await forbidden.exit, 4);
       assert.match(forbidden.err(), /CNSPECT_FORBIDDEN: forbidden: your Kubernetes user may not read Secret cnspect-system\/cnspect-client \(the client certificate: who may read it may capture\)/);
     } finally {
-      api.forbiddenSecrets.clear();
+      api.forbidden.clear();
     }
     const badToken = api.kubeconfig('lab');
     writeFileSync(badToken, readFileSync(badToken, 'utf8').replace(api.token, 'wrong'));

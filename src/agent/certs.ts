@@ -44,6 +44,35 @@ async function issue(ca: x509.X509Certificate, caKey: CryptoKey, cn: string, usa
   return { cert: cert.toString('pem'), key: await keyPem(keys.privateKey) };
 }
 
+export interface CertificateSet {
+  caCert: string;
+  caKey: string;
+  agentCert: string;
+  agentKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+/** Name every agent certificate carries (besides its hosts): clients may check for it when one certificate serves all nodes. */
+export const AGENT_SAN = 'cnspect-agent';
+
+/** A fresh CA with an agent certificate (for `hosts` and AGENT_SAN) and a client certificate, in memory. */
+export async function generateCertificates(hosts: string[], caName = 'cnspect CA'): Promise<CertificateSet> {
+  hosts.forEach(validateHostName);
+  const keys = await crypto.subtle.generateKey(ALG, true, ['sign', 'verify']) as CryptoKeyPair;
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+    name: `CN=${caName}`, ...validity(), signingAlgorithm: ALG, keys,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+    ],
+  }, crypto);
+  const agent = await issue(ca, keys.privateKey, 'cnspect-agent', 'server', [...new Set([...hosts, AGENT_SAN])]);
+  const client = await issue(ca, keys.privateKey, 'cnspect-client', 'client', []);
+  return { caCert: ca.toString('pem'), caKey: await keyPem(keys.privateKey), agentCert: agent.cert, agentKey: agent.key, clientCert: client.cert, clientKey: client.key };
+}
+
 /**
  * Writes a CA, an agent certificate for `hosts` and a client certificate into `dir`. With
  * an existing CA in `dir`, reuses it so earlier client certificates stay valid.
@@ -72,7 +101,7 @@ export async function initCertificates(dir: string, hosts: string[], caName = 'c
     writeFileSync(caPath, ca.toString('pem'));
     writeFileSync(caKeyPath, await keyPem(caKey), { mode: 0o600 });
   }
-  const agent = await issue(ca, caKey, 'cnspect-agent', 'server', hosts);
+  const agent = await issue(ca, caKey, 'cnspect-agent', 'server', [...new Set([...hosts, AGENT_SAN])]);
   const client = await issue(ca, caKey, 'cnspect-client', 'client', []);
   writeFileSync(join(dir, TLS_FILES.agentCert), agent.cert);
   writeFileSync(join(dir, TLS_FILES.agentKey), agent.key, { mode: 0o600 });

@@ -10,6 +10,7 @@ import { counterCommand } from './counter.js';
 import { labCommand } from './lab.js';
 import { vfpCounterCommand } from './vfp-counter.js';
 import { hnsCommand } from './hns.js';
+import { deployCommands } from './deploy.js';
 
 export function defaultContext(): CliContext {
   return {
@@ -27,8 +28,9 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) })
     .exitOverride();
-  for (const make of [captureCommand, counterCommand, vfpCounterCommand, hnsCommand, agentCommand, certsCommand, labCommand]) {
-    program.addCommand(make(ctx, setExit).exitOverride().configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) }));
+  const commands = [captureCommand, counterCommand, vfpCounterCommand, hnsCommand, agentCommand, certsCommand, labCommand].map((make) => make(ctx, setExit));
+  for (const cmd of [...commands, ...deployCommands(ctx, setExit)]) {
+    program.addCommand(cmd.exitOverride().configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) }));
   }
   return program;
 }

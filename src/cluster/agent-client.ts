@@ -45,7 +45,9 @@ export class RemoteAgent implements AgentApi {
         // TLS SNI may not carry an IP (RFC 6066): send a fixed name and check the IP SAN ourselves.
         options['grpc.ssl_target_name_override'] = AGENT_TLS_NAME;
         creds = grpc.credentials.createSsl(tls.ca, tls.key, tls.cert, {
-          checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert),
+          // The certificate must name this IP, or be the deployment's shared agent certificate
+          // (DaemonSet: one certificate for every node, trusted through the deployment's own CA).
+          checkServerIdentity: (_name, cert) => (checkServerIdentity(host, cert) && checkServerIdentity(AGENT_TLS_NAME, cert)),
         });
       } else creds = grpc.credentials.createSsl(tls.ca, tls.key, tls.cert);
     }

@@ -1,55 +1,132 @@
 // A small Kubernetes API server double speaking the real HTTP/JSON wire protocol for the calls
-// cnspect makes (list nodes, list pods, get a Secret), with bearer-token authentication and a
-// switch to make the Secret forbidden. Kept deliberately thin.
+// cnspect makes: API discovery, list (all namespaces or one, with a label selector), get,
+// create (409 on conflict) and delete, with bearer-token authentication and Status objects for
+// errors. A created DaemonSet gets one ready pod per matching node, like a healthy rollout.
+// Kept deliberately thin: a map of objects, no watches beyond what is needed.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export interface KubeObject { apiVersion?: string; kind?: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [k: string]: unknown }
+export interface KubeObject { apiVersion?: string; kind?: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; [k: string]: unknown }; [k: string]: unknown }
+
+interface Resource { group: string; version: string; name: string; kind: string; namespaced: boolean }
+
+const RESOURCES: Resource[] = [
+  { group: '', version: 'v1', name: 'namespaces', kind: 'Namespace', namespaced: false },
+  { group: '', version: 'v1', name: 'nodes', kind: 'Node', namespaced: false },
+  { group: '', version: 'v1', name: 'pods', kind: 'Pod', namespaced: true },
+  { group: '', version: 'v1', name: 'secrets', kind: 'Secret', namespaced: true },
+  { group: '', version: 'v1', name: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true },
+  { group: 'apps', version: 'v1', name: 'daemonsets', kind: 'DaemonSet', namespaced: true },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', name: 'roles', kind: 'Role', namespaced: true },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', name: 'clusterroles', kind: 'ClusterRole', namespaced: false },
+];
 
 export interface KubeApiDouble {
   url: string;
   token: string;
-  nodes: KubeObject[];
-  pods: KubeObject[];
-  secrets: KubeObject[];
-  /** Secrets the token may not read (403). */
-  forbiddenSecrets: Set<string>;
+  /** Every object, keyed "resource/namespace/name" ("resource//name" when cluster-scoped). */
+  store: Map<string, KubeObject>;
+  /** "resource/namespace/name" keys the token may not read (403). */
+  forbidden: Set<string>;
   requests: string[];
-  /** Writes a kubeconfig with one context pointing here; returns its path. */
+  add(resource: string, obj: KubeObject): void;
   kubeconfig(context?: string, extra?: { badContext?: string }): string;
   close(): Promise<void>;
 }
 
-function status(res: ServerResponse, code: number, reason: string, message: string): void {
+function send(res: ServerResponse, code: number, body: unknown): void {
   res.writeHead(code, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }));
+  res.end(JSON.stringify(body));
+}
+
+function status(res: ServerResponse, code: number, reason: string, message: string): void {
+  send(res, code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
+}
+
+function matches(obj: KubeObject, selector: string | null): boolean {
+  if (!selector) return true;
+  return selector.split(',').every((term) => { const [k, v] = term.split('='); return obj.metadata.labels?.[k!] === v; });
 }
 
 export async function startKubeApi(): Promise<KubeApiDouble> {
   const token = `t-${Math.random().toString(36).slice(2)}`;
   const dir = mkdtempSync(join(tmpdir(), 'cnspect-kube-'));
-  const api: Partial<KubeApiDouble> = { token, nodes: [], pods: [], secrets: [], forbiddenSecrets: new Set(), requests: [] };
-  const list = (kind: string, items: KubeObject[]): string => JSON.stringify({ kind: `${kind}List`, apiVersion: 'v1', metadata: { resourceVersion: '1' }, items });
+  const store = new Map<string, KubeObject>();
+  const api: Partial<KubeApiDouble> = { token, store, forbidden: new Set(), requests: [] };
+  let rv = 1;
+  const key = (r: string, ns: string | undefined, name: string): string => `${r}/${ns ?? ''}/${name}`;
+  const add = (resource: string, obj: KubeObject): void => {
+    obj.metadata.resourceVersion = String(rv++);
+    obj.metadata.generation ??= 1;
+    store.set(key(resource, obj.metadata.namespace, obj.metadata.name), obj);
+    if (resource === 'daemonsets') rollOut(obj);
+  };
+  // A healthy rollout: one ready agent pod per node the DaemonSet's nodeSelector selects.
+  const rollOut = (ds: KubeObject): void => {
+    const tmpl = (ds.spec as { template: { metadata: { labels: Record<string, string> }; spec: { nodeSelector?: Record<string, string> } } }).template;
+    const nodes = [...store.entries()].filter(([k]) => k.startsWith('nodes/')).map(([, n]) => n)
+      .filter((n) => Object.entries(tmpl.spec.nodeSelector ?? {}).every(([k, v]) => n.metadata.labels?.[k] === v));
+    for (const n of nodes) {
+      const name = `${ds.metadata.name}-${n.metadata.name}`;
+      store.set(key('pods', ds.metadata.namespace, name), { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ds.metadata.namespace, labels: { ...tmpl.metadata.labels } },
+        spec: { nodeName: n.metadata.name, hostNetwork: true }, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } });
+    }
+    ds.status = { desiredNumberScheduled: nodes.length, currentNumberScheduled: nodes.length, numberReady: nodes.length, numberAvailable: nodes.length, observedGeneration: 1 };
+  };
+  api.add = add;
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');
     api.requests!.push(`${req.method} ${url.pathname}`);
     if (req.headers.authorization !== `Bearer ${token}`) return status(res, 401, 'Unauthorized', 'Unauthorized');
-    if (req.method !== 'GET') return status(res, 405, 'MethodNotAllowed', `${req.method} is not supported by this double`);
-    let m: RegExpExecArray | null;
-    if (url.pathname === '/api/v1/nodes') { res.writeHead(200, { 'content-type': 'application/json' }); return res.end(list('Node', api.nodes!)); }
-    if (url.pathname === '/api/v1/pods') { res.writeHead(200, { 'content-type': 'application/json' }); return res.end(list('Pod', api.pods!)); }
-    if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/secrets\/([^/]+)$/.exec(url.pathname))) {
-      const [, ns, name] = m;
-      if (api.forbiddenSecrets!.has(`${ns}/${name}`)) return status(res, 403, 'Forbidden', `secrets "${name}" is forbidden: User "test" cannot get resource "secrets" in API group "" in the namespace "${ns}"`);
-      const s = api.secrets!.find((x) => x.metadata.name === name && x.metadata.namespace === ns);
-      if (!s) return status(res, 404, 'NotFound', `secrets "${name}" not found`);
-      res.writeHead(200, { 'content-type': 'application/json' });
-      return res.end(JSON.stringify(s));
+    // Discovery: which resources a group/version serves.
+    const disc = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(url.pathname);
+    if (disc && req.method === 'GET') {
+      const group = disc[2] ?? '';
+      const version = disc[1] ?? disc[3]!;
+      return send(res, 200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version,
+        resources: RESOURCES.filter((r) => r.group === group && r.version === version).map((r) => ({ name: r.name, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: ['create', 'delete', 'get', 'list'] })) });
     }
-    return status(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
+    const m = /^\/(?:api\/v1|apis\/([^/]+)\/([^/]+))(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?$/.exec(url.pathname);
+    if (!m) return status(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
+    let [, group = '', , ns, resource, name] = m;
+    // /api/v1/namespaces/NAME is the namespace object itself, not a namespaced list.
+    if (resource === undefined) return status(res, 404, 'NotFound', url.pathname);
+    if (!RESOURCES.some((r) => r.name === resource) && ns && !name) { name = resource; resource = 'namespaces'; ns = undefined; }
+    const r = RESOURCES.find((x) => x.name === resource && x.group === group);
+    if (!r) return status(res, 404, 'NotFound', `no resource ${resource} in ${group || 'core'}`);
+    const k = key(resource!, r.namespaced ? ns : undefined, name ?? '');
+    if (api.forbidden!.has(k)) return status(res, 403, 'Forbidden', `${resource} "${name}" is forbidden: User "test" cannot ${req.method === 'GET' ? 'get' : 'change'} resource "${resource}" in the namespace "${ns}"`);
+    if (req.method === 'GET' && !name) {
+      const items = [...store.entries()].filter(([kk]) => kk.startsWith(`${resource}/`) && (!ns || kk.startsWith(`${resource}/${ns}/`))).map(([, o]) => o).filter((o) => matches(o, url.searchParams.get('labelSelector')));
+      return send(res, 200, { kind: `${r.kind}List`, apiVersion: group ? `${group}/v1` : 'v1', metadata: { resourceVersion: String(rv) }, items });
+    }
+    if (req.method === 'GET') {
+      const o = store.get(k);
+      return o ? send(res, 200, o) : status(res, 404, 'NotFound', `${resource} "${name}" not found`);
+    }
+    if (req.method === 'DELETE') {
+      if (!store.delete(k)) return status(res, 404, 'NotFound', `${resource} "${name}" not found`);
+      if (resource === 'daemonsets') for (const kk of [...store.keys()]) if (kk.startsWith(`pods/${ns}/${name}-`)) store.delete(kk);
+      if (resource === 'namespaces') for (const kk of [...store.keys()]) if (kk.split('/')[1] === name) store.delete(kk);
+      return send(res, 200, { kind: 'Status', apiVersion: 'v1', status: 'Success' });
+    }
+    if (req.method === 'POST') {
+      let body = '';
+      req.on('data', (c: Buffer) => { body += c.toString(); });
+      req.on('end', () => {
+        const obj = JSON.parse(body) as KubeObject;
+        if (r.namespaced) obj.metadata.namespace = ns;
+        const kk = key(resource!, r.namespaced ? ns : undefined, obj.metadata.name);
+        if (store.has(kk)) return status(res, 409, 'AlreadyExists', `${resource} "${obj.metadata.name}" already exists`);
+        add(resource!, obj);
+        send(res, 201, obj);
+      });
+      return;
+    }
+    return status(res, 405, 'MethodNotAllowed', `${req.method} is not supported by this double`);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
