@@ -27,6 +27,11 @@ describe('Kubernetes discovery (API server double + lab agents)', () => {
     for (const p of objs.pods) api.add('pods', p);
     api.add('pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'host-net', namespace: 'kube-system' }, spec: { nodeName: `${name}-node1`, hostNetwork: true }, status: { podIP: lab.plan.nodes[0]!.underlayIp } });
     api.add('secrets', objs.secret);
+    // The agents' pods, as the DaemonSet would run them (hostNetwork, one per node).
+    for (const n of lab.plan.nodes) {
+      api.add('pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: `cnspect-agent-${n.name}`, namespace: 'cnspect-system', labels: { 'app.kubernetes.io/name': 'cnspect-agent' } },
+        spec: { nodeName: n.name, hostNetwork: true }, status: { phase: 'Running', podIP: n.underlayIp } });
+    }
     kubeconfig = api.kubeconfig('lab', { badContext: 'elsewhere' });
   });
   after(async () => {
@@ -56,6 +61,28 @@ describe('Kubernetes discovery (API server double + lab agents)', () => {
     assert.ok(packets.some((p) => p.srcPod === `default/${a!.name}` && p.dstPod === `default/${b!.name}`));
   });
 
+  it('tunnels through the API server\'s port-forward by default, mTLS inside it', async () => {
+    const [a, b] = lab.plan.pods;
+    const run = runCli(['capture', 'all', '--kubeconfig', kubeconfig, '-t', 'ICMP', '-o', 'json']);
+    await waitFor(() => (run.err().match(/capturing/g) ?? []).length === 2, 'both nodes to start', 20_000);
+    inNs(a!.netns, ['ping', '-c', '2', '-i', '0.01', b!.ip]);
+    await waitFor(() => run.out().split('\n').filter((l) => l.includes('"type":"packet"')).length >= 24, '24 packets');
+    run.signals.emit('SIGINT');
+    assert.equal(await run.exit, 0, run.err());
+    assert.ok(api.requests.some((r) => r === `UPGRADE /api/v1/namespaces/cnspect-system/pods/cnspect-agent-${name}-node1/portforward`));
+    assert.ok(api.requests.some((r) => r === `UPGRADE /api/v1/namespaces/cnspect-system/pods/cnspect-agent-${name}-node2/portforward`));
+    // A user who may not port-forward is told so, for that node, while the other node works.
+    api.forbidden.add(`portforward/cnspect-system/cnspect-agent-${name}-node2`);
+    try {
+      const partial = runCli(['capture', 'all', '--kubeconfig', kubeconfig, '-t', 'ICMP', '-d', '1']);
+      assert.equal(await partial.exit, 4);
+      assert.match(partial.err(), new RegExp(`${name}-node2: FAILED \\[${name}-node2\\] CNSPECT_FORBIDDEN: forbidden: your Kubernetes user may not port-forward`));
+      assert.match(partial.err(), new RegExp(`${name}-node1: 0 packets, 0 bytes captured \\(duration\\)`));
+    } finally {
+      api.forbidden.clear();
+    }
+  });
+
   it('KUBECONFIG with several paths is merged; hns works through it', async () => {
     const other = api.kubeconfig('other');
     const missing = join(lab.dir, 'missing.kubeconfig');
@@ -65,7 +92,7 @@ describe('Kubernetes discovery (API server double + lab agents)', () => {
       const kc = loadKubeConfig({});
       assert.deepEqual(kc.getContexts().map((c) => c.name).sort(), ['elsewhere', 'lab', 'other']);
       assert.equal(kc.getCurrentContext(), 'lab', 'the first file sets the current context');
-      const run = runCli(['hns', 'endpoints', '-n', `${name}-node1`, '-d']);
+      const run = runCli(['hns', 'endpoints', '-n', `${name}-node1`, '-d']); // through the tunnel, the default with a kubeconfig
       assert.equal(await run.exit, 0, run.err());
       const [dp] = JSON.parse(run.out()) as Array<{ endpoints: Array<{ pod: string }> }>;
       assert.deepEqual(dp!.endpoints.map((e) => e.pod), [`default/${lab.plan.pods[0]!.name}`]);

@@ -52,6 +52,7 @@ export interface CapturePlan {
   inPod: boolean;
   inventoryPath: string | undefined;
   kube: { kubeconfig?: string; context?: string; agentPort: number };
+  transport: 'direct' | 'tunnel';
   request: CaptureRequest;
   format: OutputFormat | undefined;
   writePath: string | undefined;
@@ -64,9 +65,12 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
   const kind = target as CapturePlan['target'];
   if ((kind === 'local' || kind === 'all') && names) throw badFlag(`capture ${kind}`, names, 'no further arguments');
   if (flags.transport !== undefined && flags.transport !== 'direct' && flags.transport !== 'tunnel') throw badFlag('--transport', flags.transport, 'direct or tunnel');
-  if (flags.transport === 'tunnel') {
-    throw new CnspectError('CNSPECT_UNSUPPORTED', '--transport tunnel (through the API server) is not available yet', { hint: 'use --transport direct from a host that reaches the nodes\' InternalIPs' });
+  if (flags.transport === 'tunnel' && flags.inventory) {
+    throw new CnspectError('CNSPECT_BAD_FLAG', '--transport tunnel goes through the Kubernetes API server: it needs a kubeconfig, not --inventory', { hint: 'drop --inventory, or use --transport direct' });
   }
+  // Tunnel by default with a cluster (works from anywhere the API server is reachable); an
+  // inventory's hosts are dialled directly.
+  const transport = (flags.transport ?? (flags.inventory ? 'direct' : 'tunnel')) as 'direct' | 'tunnel';
   const agentPort = flags.port === undefined ? 50051 : parseIntInRange(flags.port, '--port', 1, 65535);
   if (kind === 'pods' && (flags.netns !== undefined || flags.interface !== undefined)) {
     throw new CnspectError('CNSPECT_BAD_FLAG', '--interface and --netns cannot be combined with `capture pods`: the agent finds each pod\'s interface');
@@ -90,6 +94,7 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
     inPod: flags.inPod ?? false,
     inventoryPath: flags.inventory,
     kube: { kubeconfig: flags.kubeconfig, context: flags.context, agentPort },
+    transport,
     request: {
       filter, type, durationMs: BigInt(durationMs), countersOnly, snaplenBytes: snaplen, maxBytes: BigInt(maxBytes), maxPackets: BigInt(maxPackets),
       interface: iface, netns: flags.netns ?? '', counterIntervalMs: 0, pods: [], inPod: false,
@@ -133,14 +138,14 @@ async function jobsOf(plan: CapturePlan, ctx: CliContext): Promise<{ jobs: Job[]
     return { jobs: [{ label: hostname(), api: agent, request: plan.request, close }] };
   }
   const { jobsFor, podNamesByIp } = await import('../cluster/targets.js');
-  const { RemoteAgent } = await import('../cluster/agent-client.js');
   const inventory = await loadTargets(plan.inventoryPath, plan.kube, `capture ${plan.target}`);
   const nodeJobs = jobsFor(inventory, plan.target, plan.names, plan.namespace, plan.inPod, plan.request);
   const tls = clientTls(inventory);
-  const jobs = nodeJobs.map((j): Job => {
-    const api = new RemoteAgent(j.node.address, tls, j.node.name);
-    return { label: j.label, api, request: j.request, close: () => api.close() };
-  });
+  const { connectAgent } = await import('../cluster/connect.js');
+  const jobs = await Promise.all(nodeJobs.map(async (j): Promise<Job> => {
+    const c = await connectAgent(inventory, j.node, tls, plan.transport, plan.kube.agentPort);
+    return { label: j.label, api: c.api, request: j.request, close: c.close };
+  }));
   return { jobs, podNames: podNamesByIp(inventory) };
 }
 
@@ -282,7 +287,7 @@ export function captureCommand(ctx: CliContext, setExit: (code: number) => void)
     .option('--inventory <file>', 'nodes, pods and TLS material (YAML; `cnspect lab up` writes one)')
     .option('--kubeconfig <file>', 'kubeconfig to find nodes and pods in (default: KUBECONFIG, then ~/.kube/config)')
     .option('--context <name>', 'kubeconfig context to use')
-    .option('--transport <kind>', 'how to reach agents: direct (node InternalIP:port)', 'direct')
+    .option('--transport <kind>', 'how to reach agents: tunnel (API server port-forward; default with a kubeconfig) or direct (node InternalIP:port; default with --inventory)')
     .option('--port <port>', 'agent port on the nodes', '50051')
     .addHelpText('after', '\nExamples:\n  cnspect capture local -t TCP_SYN -d 10\n  cnspect capture local -i 10.244.1.0/24 -r 53 -t UDP -w dns.pcapng\n  cnspect capture local --counters-only -d 5\n  cnspect capture all --inventory lab.yaml -t ICMP -w all.pcapng\n  cnspect capture pods default/pod-1-1,pod-2-1 --inventory lab.yaml --in-pod')
     .action(async (target: string, names: string | undefined, flags: CaptureFlags) => {

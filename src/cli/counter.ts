@@ -14,6 +14,7 @@ export interface CounterFlags {
   includeHidden?: boolean;
   kubeconfig?: string;
   context?: string;
+  transport?: string;
   output?: string;
   inventory?: string;
 }
@@ -94,5 +95,6 @@ export function counterCommand(ctx: CliContext, setExit: (code: number) => void)
     .option('--inventory <file>', 'nodes and TLS material (YAML; `cnspect lab up` writes one)')
     .option('--kubeconfig <file>', 'kubeconfig to find nodes in')
     .option('--context <name>', 'kubeconfig context to use')
+    .option('--transport <kind>', 'tunnel (default with a kubeconfig) or direct')
     .action(async (flags: CounterFlags) => { setExit(await runCounter(flags, ctx)); });
 }

@@ -12,7 +12,7 @@ export const HNS_SECTIONS: Record<string, DatapathSection> = {
   namespaces: DatapathSection.DATAPATH_SECTION_NAMESPACES, networks: DatapathSection.DATAPATH_SECTION_NETWORKS,
 };
 
-export interface HnsFlags { nodes?: string[]; json?: boolean; inventory?: string; kubeconfig?: string; context?: string }
+export interface HnsFlags { nodes?: string[]; json?: boolean; inventory?: string; kubeconfig?: string; context?: string; transport?: string }
 
 /** JSON form of one node's datapath; pods named from the inventory where their IPs are known. */
 export function datapathJson(r: DatapathResponse, pods: Map<string, string>): Record<string, unknown> {
@@ -64,5 +64,6 @@ export function hnsCommand(ctx: CliContext, setExit: (code: number) => void): Co
     .option('--inventory <file>', 'nodes, pods and TLS material (YAML)')
     .option('--kubeconfig <file>', 'kubeconfig to find nodes in')
     .option('--context <name>', 'kubeconfig context to use')
+    .option('--transport <kind>', 'tunnel (default with a kubeconfig) or direct')
     .action(async (section: string, flags: HnsFlags) => { setExit(await runHns(section, flags, ctx)); });
 }

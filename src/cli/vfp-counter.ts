@@ -15,6 +15,7 @@ export interface VfpCounterFlags {
   inventory?: string;
   kubeconfig?: string;
   context?: string;
+  transport?: string;
   output?: string;
 }
 
@@ -40,15 +41,16 @@ export async function runVfpCounter(flags: VfpCounterFlags, ctx: CliContext): Pr
   const format = flags.output === undefined ? 'text' : parseOutputFormat(flags.output);
   if (!flags.pod) throw new CnspectError('CNSPECT_BAD_FLAG', 'vfp-counter needs -p/--pod NAME (or NAMESPACE/NAME)');
   const { findPods } = await import('../cluster/targets.js');
-  const { RemoteAgent } = await import('../cluster/agent-client.js');
+  const { connectAgent } = await import('../cluster/connect.js');
   const { loadTargets, clientTls } = await import('./capture.js');
+  const { transportOf } = await import('./inventory-agents.js');
   const inv = await loadTargets(flags.inventory, { kubeconfig: flags.kubeconfig, context: flags.context }, 'vfp-counter');
   const [pod] = findPods(inv, [flags.pod], flags.namespace);
   const node = inv.nodes.find((n) => n.name === pod!.node);
   if (!node) throw new CnspectError('CNSPECT_POD_NOT_FOUND', `pod ${pod!.namespace}/${pod!.name} runs on ${pod!.node}, which is not among the nodes`);
-  const agent = new RemoteAgent(node.address, clientTls(inv), node.name);
+  const agent = await connectAgent(inv, node, clientTls(inv), transportOf(flags), 50051);
   try {
-    const r = await agent.portCounters({ namespace: pod!.namespace, name: pod!.name, ips: pod!.ips }, flags.detailed ?? false);
+    const r = await agent.api.portCounters({ namespace: pod!.namespace, name: pod!.name, ips: pod!.ips }, flags.detailed ?? false);
     ctx.out.write(format === 'json' ? `${JSON.stringify(portCountersJson(r))}\n` : `${renderPortCounters(r)}\n`);
     return 0;
   } finally {
@@ -66,6 +68,7 @@ export function vfpCounterCommand(ctx: CliContext, setExit: (code: number) => vo
     .option('--inventory <file>', 'nodes, pods and TLS material (YAML)')
     .option('--kubeconfig <file>', 'kubeconfig to find the pod in')
     .option('--context <name>', 'kubeconfig context to use')
+    .option('--transport <kind>', 'tunnel (default with a kubeconfig) or direct')
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (flags: VfpCounterFlags) => { setExit(await runVfpCounter(flags, ctx)); });
 }

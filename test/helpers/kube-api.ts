@@ -4,7 +4,8 @@
 // errors. A created DaemonSet gets one ready pod per matching node, like a healthy rollout.
 // Kept deliberately thin: a map of objects, no watches beyond what is needed.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,9 +47,11 @@ function status(res: ServerResponse, code: number, reason: string, message: stri
   send(res, code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
 }
 
-function matches(obj: KubeObject, selector: string | null): boolean {
-  if (!selector) return true;
-  return selector.split(',').every((term) => { const [k, v] = term.split('='); return obj.metadata.labels?.[k!] === v; });
+function matches(obj: KubeObject, selector: string | null, fields: string | null): boolean {
+  const labelsOk = !selector || selector.split(',').every((term) => { const [k, v] = term.split('='); return obj.metadata.labels?.[k!] === v; });
+  // The one field selector cnspect uses.
+  const fieldsOk = !fields || fields.split(',').every((term) => { const [k, v] = term.split('='); return k === 'spec.nodeName' && (obj.spec as { nodeName?: string } | undefined)?.nodeName === v; });
+  return labelsOk && fieldsOk;
 }
 
 export async function startKubeApi(): Promise<KubeApiDouble> {
@@ -100,7 +103,7 @@ export async function startKubeApi(): Promise<KubeApiDouble> {
     const k = key(resource!, r.namespaced ? ns : undefined, name ?? '');
     if (api.forbidden!.has(k)) return status(res, 403, 'Forbidden', `${resource} "${name}" is forbidden: User "test" cannot ${req.method === 'GET' ? 'get' : 'change'} resource "${resource}" in the namespace "${ns}"`);
     if (req.method === 'GET' && !name) {
-      const items = [...store.entries()].filter(([kk]) => kk.startsWith(`${resource}/`) && (!ns || kk.startsWith(`${resource}/${ns}/`))).map(([, o]) => o).filter((o) => matches(o, url.searchParams.get('labelSelector')));
+      const items = [...store.entries()].filter(([kk]) => kk.startsWith(`${resource}/`) && (!ns || kk.startsWith(`${resource}/${ns}/`))).map(([, o]) => o).filter((o) => matches(o, url.searchParams.get('labelSelector'), url.searchParams.get('fieldSelector')));
       return send(res, 200, { kind: `${r.kind}List`, apiVersion: group ? `${group}/v1` : 'v1', metadata: { resourceVersion: String(rv) }, items });
     }
     if (req.method === 'GET') {
@@ -128,6 +131,36 @@ export async function startKubeApi(): Promise<KubeApiDouble> {
     }
     return status(res, 405, 'MethodNotAllowed', `${req.method} is not supported by this double`);
   });
+  // Port-forward (channel protocol v4): byte 0 of each frame is the channel — 0 data, 1 errors
+  // for the first port; each channel opens with the port number (2 bytes, little-endian). The
+  // agent pod is hostNetwork, so its port is reached on its node's InternalIP.
+  const wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => (offered.has('v4.channel.k8s.io') ? 'v4.channel.k8s.io' : false) });
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    api.requests!.push(`UPGRADE ${url.pathname}`);
+    const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/portforward$/.exec(url.pathname);
+    const reject = (code: number, text: string): void => { socket.end(`HTTP/1.1 ${code} ${text}\r\n\r\n`); };
+    if (req.headers.authorization !== `Bearer ${token}`) return reject(401, 'Unauthorized');
+    if (!m) return reject(404, 'Not Found');
+    if (api.forbidden!.has(`portforward/${m[1]}/${m[2]}`)) return reject(403, 'Forbidden');
+    const pod = store.get(key('pods', m[1], m[2]!));
+    const nodeName = (pod?.spec as { nodeName?: string } | undefined)?.nodeName;
+    const node = nodeName ? store.get(key('nodes', undefined, nodeName)) : undefined;
+    const ip = (node?.status as { addresses?: Array<{ type: string; address: string }> } | undefined)?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+    const port = Number(url.searchParams.get('ports'));
+    if (!ip || !port) return reject(404, 'Not Found');
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const portBytes = Buffer.from([port & 0xff, port >> 8]);
+      ws.send(Buffer.concat([Buffer.from([0]), portBytes]));
+      ws.send(Buffer.concat([Buffer.from([1]), portBytes]));
+      const tcp = connect(port, ip);
+      tcp.on('data', (d: Buffer) => ws.send(Buffer.concat([Buffer.from([0]), d])));
+      tcp.on('close', () => ws.close());
+      tcp.on('error', (e) => { ws.send(Buffer.concat([Buffer.from([1]), Buffer.from(e.message)])); ws.close(); });
+      ws.on('message', (data: Buffer) => { if (data[0] === 0 && data.length > 1) tcp.write(data.subarray(1)); });
+      ws.on('close', () => tcp.destroy());
+    });
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   api.url = url;
@@ -138,7 +171,11 @@ export async function startKubeApi(): Promise<KubeApiDouble> {
     writeFileSync(path, `apiVersion: v1\nkind: Config\ncurrent-context: ${context}\nclusters:\n- name: double\n  cluster: {server: "${url}", insecure-skip-tls-verify: true}\n- name: nowhere\n  cluster: {server: "http://127.0.0.1:1", insecure-skip-tls-verify: true}\ncontexts:\n${contexts.join('\n')}\nusers:\n- name: tester\n  user: {token: ${token}}\n`);
     return path;
   };
-  api.close = () => new Promise<void>((r) => server.close(() => r()));
+  api.close = () => new Promise<void>((r) => {
+    for (const c of wss.clients) c.terminate();
+    server.closeAllConnections();
+    server.close(() => r());
+  });
   return api as KubeApiDouble;
 }
 
