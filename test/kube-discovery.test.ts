@@ -71,6 +71,16 @@ describe('Kubernetes discovery (API server double + lab agents)', () => {
     assert.equal(await run.exit, 0, run.err());
     assert.ok(api.requests.some((r) => r === `UPGRADE /api/v1/namespaces/cnspect-system/pods/cnspect-agent-${name}-node1/portforward`));
     assert.ok(api.requests.some((r) => r === `UPGRADE /api/v1/namespaces/cnspect-system/pods/cnspect-agent-${name}-node2/portforward`));
+    // capture nodes and capture pods through the tunnel too.
+    for (const args of [['nodes', b!.node], ['pods', `default/${b!.name}`]]) {
+      const one = runCli(['capture', ...args, '--kubeconfig', kubeconfig, '--transport', 'tunnel', '-t', 'ICMP', '-o', 'json']);
+      await waitFor(() => one.err().includes('capturing'), `capture ${args.join(' ')} to start`, 20_000);
+      inNs(a!.netns, ['ping', '-c', '1', b!.ip]);
+      await waitFor(() => one.out().includes('"type":"packet"'), `a packet for capture ${args.join(' ')}`);
+      one.signals.emit('SIGINT');
+      assert.equal(await one.exit, 0, one.err());
+      assert.ok(one.out().split('\n').filter((l) => l.includes('"type":"packet"')).every((l) => (JSON.parse(l) as { node: string }).node === b!.node));
+    }
     // A user who may not port-forward is told so, for that node, while the other node works.
     api.forbidden.add(`portforward/cnspect-system/cnspect-agent-${name}-node2`);
     try {
