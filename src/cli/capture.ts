@@ -5,6 +5,7 @@ import { CnspectError, badFlag, describeError, isErrorCode, ERROR_CODES } from '
 import type { AgentApi } from '../agent/agent.js';
 import { readTlsFiles, type TlsMaterial } from '../agent/tls.js';
 import type { Inventory } from '../cluster/inventory.js';
+import { parseServerKind, runWcnspectCapture, type ServerKind } from './wcnspect.js';
 import { type CaptureRequest, CaptureType, StopReason } from '../gen/cnspect/v1/agent.js';
 import { filterFromTokens, PROTOCOL_HELP } from '../packet/filter.js';
 import { CaptureOutput, stopReasonName } from '../output/capture-output.js';
@@ -43,6 +44,7 @@ export interface CaptureFlags {
   context?: string;
   transport?: string;
   port?: string;
+  serverKind?: string;
 }
 
 export interface CapturePlan {
@@ -53,6 +55,7 @@ export interface CapturePlan {
   inventoryPath: string | undefined;
   kube: { kubeconfig?: string; context?: string; agentPort: number };
   transport: 'direct' | 'tunnel';
+  serverKind: ServerKind;
   request: CaptureRequest;
   format: OutputFormat | undefined;
   writePath: string | undefined;
@@ -72,6 +75,12 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
   // inventory's hosts are dialled directly.
   const transport = (flags.transport ?? (flags.inventory ? 'direct' : 'tunnel')) as 'direct' | 'tunnel';
   const agentPort = flags.port === undefined ? 50051 : parseIntInRange(flags.port, '--port', 1, 65535);
+  const serverKind = parseServerKind(flags.serverKind);
+  if (serverKind === 'wcnspect') {
+    if (kind === 'local') throw new CnspectError('CNSPECT_BAD_FLAG', '--server-kind wcnspect talks to remote wcnspect servers: use capture all|nodes|pods');
+    if (flags.write) throw new CnspectError('CNSPECT_UNSUPPORTED', 'wcnspect servers send text lines, not packets: -w cannot write a pcapng from them', { hint: 'deploy cnspect agents (cnspect deploy --windows) for pcapng files' });
+    if (flags.transport === 'tunnel') throw new CnspectError('CNSPECT_BAD_FLAG', 'wcnspect servers are reached directly on their node (they run no agent pod to tunnel to)');
+  }
   if (kind === 'pods' && (flags.netns !== undefined || flags.interface !== undefined)) {
     throw new CnspectError('CNSPECT_BAD_FLAG', '--interface and --netns cannot be combined with `capture pods`: the agent finds each pod\'s interface');
   }
@@ -95,6 +104,7 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
     inventoryPath: flags.inventory,
     kube: { kubeconfig: flags.kubeconfig, context: flags.context, agentPort },
     transport,
+    serverKind,
     request: {
       filter, type, durationMs: BigInt(durationMs), countersOnly, snaplenBytes: snaplen, maxBytes: BigInt(maxBytes), maxPackets: BigInt(maxPackets),
       interface: iface, netns: flags.netns ?? '', counterIntervalMs: 0, pods: [], inPod: false,
@@ -150,6 +160,12 @@ async function jobsOf(plan: CapturePlan, ctx: CliContext): Promise<{ jobs: Job[]
 }
 
 export async function runCapture(plan: CapturePlan, ctx: CliContext): Promise<number> {
+  if (plan.serverKind === 'wcnspect') {
+    const { jobsFor } = await import('../cluster/targets.js');
+    const inventory = await loadTargets(plan.inventoryPath, plan.kube, `capture ${plan.target}`);
+    const jobs = jobsFor(inventory, plan.target as 'all' | 'nodes' | 'pods', plan.names, plan.namespace, false, plan.request);
+    return runWcnspectCapture(jobs, plan.format, ctx);
+  }
   const file = plan.writePath ? new PcapngFile(plan.writePath) : undefined;
   let jobs: Job[] = [];
   try {
@@ -289,6 +305,7 @@ export function captureCommand(ctx: CliContext, setExit: (code: number) => void)
     .option('--context <name>', 'kubeconfig context to use')
     .option('--transport <kind>', 'how to reach agents: tunnel (API server port-forward; default with a kubeconfig) or direct (node InternalIP:port; default with --inventory)')
     .option('--port <port>', 'agent port on the nodes', '50051')
+    .option('--server-kind <kind>', 'cnspect agents, or existing wcnspect servers (wcnspect: text lines, plaintext)', 'cnspect')
     .addHelpText('after', '\nExamples:\n  cnspect capture local -t TCP_SYN -d 10\n  cnspect capture local -i 10.244.1.0/24 -r 53 -t UDP -w dns.pcapng\n  cnspect capture local --counters-only -d 5\n  cnspect capture all --inventory lab.yaml -t ICMP -w all.pcapng\n  cnspect capture pods default/pod-1-1,pod-2-1 --inventory lab.yaml --in-pod')
     .action(async (target: string, names: string | undefined, flags: CaptureFlags) => {
       setExit(await runCapture(planCapture(target, names, flags), ctx));

@@ -15,6 +15,7 @@ export interface CounterFlags {
   kubeconfig?: string;
   context?: string;
   transport?: string;
+  serverKind?: string;
   output?: string;
   inventory?: string;
 }
@@ -64,6 +65,14 @@ export function renderCounters(responses: CountersResponse[], format: 'text' | '
 
 export async function runCounter(flags: CounterFlags, ctx: CliContext): Promise<number> {
   const format = flags.output === undefined ? 'text' : parseOutputFormat(flags.output);
+  const { parseServerKind, askWcnspect } = await import('./wcnspect.js');
+  if (parseServerKind(flags.serverKind) === 'wcnspect') {
+    const { loadTargets } = await import('./capture.js');
+    const { findNodes } = await import('../cluster/targets.js');
+    const inv = await loadTargets(flags.inventory, { kubeconfig: flags.kubeconfig, context: flags.context }, 'counter');
+    const nodes = flags.nodes?.length ? findNodes(inv, flags.nodes.flatMap((n) => n.split(','))) : inv.nodes;
+    return askWcnspect(nodes, ctx, (srv) => srv.counters(flags.includeHidden ?? false));
+  }
   const remote = flags.inventory !== undefined || flags.kubeconfig !== undefined || flags.context !== undefined || (flags.nodes?.length ?? 0) > 0;
   let responses: CountersResponse[];
   let failed: string[] = [];
@@ -96,5 +105,6 @@ export function counterCommand(ctx: CliContext, setExit: (code: number) => void)
     .option('--kubeconfig <file>', 'kubeconfig to find nodes in')
     .option('--context <name>', 'kubeconfig context to use')
     .option('--transport <kind>', 'tunnel (default with a kubeconfig) or direct')
+    .option('--server-kind <kind>', 'cnspect agents, or existing wcnspect servers (their text answers)', 'cnspect')
     .action(async (flags: CounterFlags) => { setExit(await runCounter(flags, ctx)); });
 }

@@ -12,7 +12,7 @@ export const HNS_SECTIONS: Record<string, DatapathSection> = {
   namespaces: DatapathSection.DATAPATH_SECTION_NAMESPACES, networks: DatapathSection.DATAPATH_SECTION_NETWORKS,
 };
 
-export interface HnsFlags { nodes?: string[]; json?: boolean; inventory?: string; kubeconfig?: string; context?: string; transport?: string }
+export interface HnsFlags { nodes?: string[]; json?: boolean; inventory?: string; kubeconfig?: string; context?: string; transport?: string; serverKind?: string }
 
 /** JSON form of one node's datapath; pods named from the inventory where their IPs are known. */
 export function datapathJson(r: DatapathResponse, pods: Map<string, string>): Record<string, unknown> {
@@ -42,6 +42,14 @@ export function renderDatapath(r: DatapathResponse, pods: Map<string, string>): 
 export async function runHns(sectionName: string, flags: HnsFlags, ctx: CliContext): Promise<number> {
   const section = HNS_SECTIONS[sectionName];
   if (section === undefined) throw badFlag('hns section', sectionName, Object.keys(HNS_SECTIONS).join(', '));
+  const { parseServerKind, askWcnspect } = await import('./wcnspect.js');
+  if (parseServerKind(flags.serverKind) === 'wcnspect') {
+    const { loadTargets } = await import('./capture.js');
+    const { findNodes } = await import('../cluster/targets.js');
+    const inv = await loadTargets(flags.inventory, { kubeconfig: flags.kubeconfig, context: flags.context }, `hns ${sectionName}`);
+    const nodes = flags.nodes?.length ? findNodes(inv, flags.nodes.flatMap((n) => n.split(','))) : inv.nodes;
+    return askWcnspect(nodes, ctx, (srv) => srv.hcnLogs(sectionName, flags.json ?? false));
+  }
   const { askNodes } = await import('./inventory-agents.js');
   const { podNamesByIp } = await import('../cluster/targets.js');
   const { inventory, results: ok, failed, asked } = await askNodes(flags, flags.nodes, ctx, `hns ${sectionName}`, (agent) => agent.datapath(section));
@@ -65,5 +73,6 @@ export function hnsCommand(ctx: CliContext, setExit: (code: number) => void): Co
     .option('--kubeconfig <file>', 'kubeconfig to find nodes in')
     .option('--context <name>', 'kubeconfig context to use')
     .option('--transport <kind>', 'tunnel (default with a kubeconfig) or direct')
+    .option('--server-kind <kind>', 'cnspect agents, or existing wcnspect servers (their text answers)', 'cnspect')
     .action(async (section: string, flags: HnsFlags) => { setExit(await runHns(section, flags, ctx)); });
 }

@@ -16,6 +16,7 @@ export interface VfpCounterFlags {
   kubeconfig?: string;
   context?: string;
   transport?: string;
+  serverKind?: string;
   output?: string;
 }
 
@@ -48,6 +49,8 @@ export async function runVfpCounter(flags: VfpCounterFlags, ctx: CliContext): Pr
   const [pod] = findPods(inv, [flags.pod], flags.namespace);
   const node = inv.nodes.find((n) => n.name === pod!.node);
   if (!node) throw new CnspectError('CNSPECT_POD_NOT_FOUND', `pod ${pod!.namespace}/${pod!.name} runs on ${pod!.node}, which is not among the nodes`);
+  const { parseServerKind, askWcnspect } = await import('./wcnspect.js');
+  if (parseServerKind(flags.serverKind) === 'wcnspect') return askWcnspect([node], ctx, (srv) => srv.vfpCounters(pod!.ips[0]!, flags.detailed ?? false));
   const agent = await connectAgent(inv, node, clientTls(inv), transportOf(flags), 50051);
   try {
     const r = await agent.api.portCounters({ namespace: pod!.namespace, name: pod!.name, ips: pod!.ips }, flags.detailed ?? false);
@@ -69,6 +72,7 @@ export function vfpCounterCommand(ctx: CliContext, setExit: (code: number) => vo
     .option('--kubeconfig <file>', 'kubeconfig to find the pod in')
     .option('--context <name>', 'kubeconfig context to use')
     .option('--transport <kind>', 'tunnel (default with a kubeconfig) or direct')
+    .option('--server-kind <kind>', 'cnspect agents, or existing wcnspect servers (their text answers)', 'cnspect')
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (flags: VfpCounterFlags) => { setExit(await runVfpCounter(flags, ctx)); });
 }
