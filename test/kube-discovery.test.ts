@@ -43,7 +43,7 @@ describe('Kubernetes discovery (API server double + lab agents)', () => {
     const inv = await inventoryFromCluster({ kubeconfig, context: 'lab' });
     assert.deepEqual(inv.nodes, lab.plan.nodes.map((n) => ({ name: n.name, address: `${n.underlayIp}:50051`, os: 'linux' })));
     assert.deepEqual(inv.pods.map((p) => [p.namespace, p.name, p.node, p.ips]), lab.plan.pods.map((p) => [p.namespace, p.name, p.node, [p.ip]]), 'host-network pods are not pod targets');
-    assert.equal(inv.tlsMaterial.cert.toString(), readFileSync(join(lab.dir, 'tls/client.crt'), 'utf8'));
+    assert.equal(inv.tlsMaterial!.cert.toString(), readFileSync(join(lab.dir, 'tls/client.crt'), 'utf8'));
     assert.ok(api.requests.includes('GET /api/v1/namespaces/cnspect-system/secrets/cnspect-client'));
   });
 

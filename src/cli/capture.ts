@@ -119,7 +119,7 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
  * Where targets come from: --inventory if given, else the kubeconfig (flag, KUBECONFIG,
  * ~/.kube/config). Loaded only now, after flags are parsed: `-h` never needs a cluster.
  */
-export async function loadTargets(inventoryPath: string | undefined, kube: { kubeconfig?: string; context?: string; agentPort?: number }, what: string): Promise<Inventory> {
+export async function loadTargets(inventoryPath: string | undefined, kube: { kubeconfig?: string; context?: string; agentPort?: number; skipClientSecret?: boolean }, what: string): Promise<Inventory> {
   if (inventoryPath) return (await import('../cluster/inventory.js')).loadInventory(inventoryPath);
   const { inventoryFromCluster, kubeconfigAvailable } = await import('../cluster/kube.js');
   if (!kubeconfigAvailable(kube)) {
@@ -162,7 +162,7 @@ async function jobsOf(plan: CapturePlan, ctx: CliContext): Promise<{ jobs: Job[]
 export async function runCapture(plan: CapturePlan, ctx: CliContext): Promise<number> {
   if (plan.serverKind === 'wcnspect') {
     const { jobsFor } = await import('../cluster/targets.js');
-    const inventory = await loadTargets(plan.inventoryPath, plan.kube, `capture ${plan.target}`);
+    const inventory = await loadTargets(plan.inventoryPath, { ...plan.kube, skipClientSecret: true }, `capture ${plan.target}`);
     const jobs = jobsFor(inventory, plan.target as 'all' | 'nodes' | 'pods', plan.names, plan.namespace, false, plan.request);
     return runWcnspectCapture(jobs, plan.format, ctx);
   }

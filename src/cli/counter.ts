@@ -69,7 +69,7 @@ export async function runCounter(flags: CounterFlags, ctx: CliContext): Promise<
   if (parseServerKind(flags.serverKind) === 'wcnspect') {
     const { loadTargets } = await import('./capture.js');
     const { findNodes } = await import('../cluster/targets.js');
-    const inv = await loadTargets(flags.inventory, { kubeconfig: flags.kubeconfig, context: flags.context }, 'counter');
+    const inv = await loadTargets(flags.inventory, { kubeconfig: flags.kubeconfig, context: flags.context, skipClientSecret: true }, 'counter');
     const nodes = flags.nodes?.length ? findNodes(inv, flags.nodes.flatMap((n) => n.split(','))) : inv.nodes;
     return askWcnspect(nodes, ctx, (srv) => srv.counters(flags.includeHidden ?? false));
   }

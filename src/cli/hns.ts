@@ -46,7 +46,7 @@ export async function runHns(sectionName: string, flags: HnsFlags, ctx: CliConte
   if (parseServerKind(flags.serverKind) === 'wcnspect') {
     const { loadTargets } = await import('./capture.js');
     const { findNodes } = await import('../cluster/targets.js');
-    const inv = await loadTargets(flags.inventory, { kubeconfig: flags.kubeconfig, context: flags.context }, `hns ${sectionName}`);
+    const inv = await loadTargets(flags.inventory, { kubeconfig: flags.kubeconfig, context: flags.context, skipClientSecret: true }, `hns ${sectionName}`);
     const nodes = flags.nodes?.length ? findNodes(inv, flags.nodes.flatMap((n) => n.split(','))) : inv.nodes;
     return askWcnspect(nodes, ctx, (srv) => srv.hcnLogs(sectionName, flags.json ?? false));
   }

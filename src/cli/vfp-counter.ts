@@ -45,12 +45,13 @@ export async function runVfpCounter(flags: VfpCounterFlags, ctx: CliContext): Pr
   const { connectAgent } = await import('../cluster/connect.js');
   const { loadTargets, clientTls } = await import('./capture.js');
   const { transportOf } = await import('./inventory-agents.js');
-  const inv = await loadTargets(flags.inventory, { kubeconfig: flags.kubeconfig, context: flags.context }, 'vfp-counter');
+  const { parseServerKind, askWcnspect } = await import('./wcnspect.js');
+  const wcnspect = parseServerKind(flags.serverKind) === 'wcnspect';
+  const inv = await loadTargets(flags.inventory, { kubeconfig: flags.kubeconfig, context: flags.context, skipClientSecret: wcnspect }, 'vfp-counter');
   const [pod] = findPods(inv, [flags.pod], flags.namespace);
   const node = inv.nodes.find((n) => n.name === pod!.node);
   if (!node) throw new CnspectError('CNSPECT_POD_NOT_FOUND', `pod ${pod!.namespace}/${pod!.name} runs on ${pod!.node}, which is not among the nodes`);
-  const { parseServerKind, askWcnspect } = await import('./wcnspect.js');
-  if (parseServerKind(flags.serverKind) === 'wcnspect') return askWcnspect([node], ctx, (srv) => srv.vfpCounters(pod!.ips[0]!, flags.detailed ?? false));
+  if (wcnspect) return askWcnspect([node], ctx, (srv) => srv.vfpCounters(pod!.ips[0]!, flags.detailed ?? false));
   const agent = await connectAgent(inv, node, clientTls(inv), transportOf(flags), 50051);
   try {
     const r = await agent.api.portCounters({ namespace: pod!.namespace, name: pod!.name, ips: pod!.ips }, flags.detailed ?? false);

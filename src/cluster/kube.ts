@@ -21,6 +21,8 @@ export interface KubeOptions {
   /** Namespace the agents and their Secrets live in. */
   agentNamespace?: string;
   agentPort?: number;
+  /** wcnspect servers take no client certificate: do not read cnspect's Secret. */
+  skipClientSecret?: boolean;
 }
 
 /** Whether any kubeconfig is there to use (flag, KUBECONFIG or ~/.kube/config). */
@@ -100,7 +102,7 @@ export function podsFrom(list: k8s.V1PodList): InventoryPod[] {
 }
 
 /** Nodes, pods and the client's TLS material from the cluster, shaped like an inventory. */
-export async function inventoryFromCluster(o: KubeOptions): Promise<Inventory & { tlsMaterial: TlsMaterial; kubeConfig: k8s.KubeConfig }> {
+export async function inventoryFromCluster(o: KubeOptions): Promise<Inventory & { tlsMaterial?: TlsMaterial; kubeConfig: k8s.KubeConfig }> {
   const kc = loadKubeConfig(o);
   const api = kc.makeApiClient(k8s.CoreV1Api);
   const port = o.agentPort ?? DEFAULT_AGENT_PORT;
@@ -108,10 +110,10 @@ export async function inventoryFromCluster(o: KubeOptions): Promise<Inventory & 
   const [nodes, pods, secret] = await Promise.all([
     api.listNode({}).catch((err: unknown) => { throw apiError(err, 'list nodes'); }),
     api.listPodForAllNamespaces({}).catch((err: unknown) => { throw apiError(err, 'list pods'); }),
-    api.readNamespacedSecret({ name: CLIENT_SECRET, namespace: ns }).catch((err: unknown) => { throw apiError(err, `read Secret ${ns}/${CLIENT_SECRET} (the client certificate: who may read it may capture)`); }),
+    o.skipClientSecret ? Promise.resolve(undefined) : api.readNamespacedSecret({ name: CLIENT_SECRET, namespace: ns }).catch((err: unknown) => { throw apiError(err, `read Secret ${ns}/${CLIENT_SECRET} (the client certificate: who may read it may capture)`); }),
   ]);
   const field = (k: string): Buffer => {
-    const v = secret.data?.[k];
+    const v = secret?.data?.[k];
     if (!v) throw new CnspectError('CNSPECT_TLS', `Secret ${ns}/${CLIENT_SECRET} has no ${k}`, { hint: 're-run `cnspect deploy`' });
     return Buffer.from(v, 'base64');
   };
@@ -119,7 +121,7 @@ export async function inventoryFromCluster(o: KubeOptions): Promise<Inventory & 
     path: `kubeconfig context ${kc.getCurrentContext()}`,
     nodes: nodesFrom(nodes, port),
     pods: podsFrom(pods),
-    tlsMaterial: { ca: field('ca.crt'), cert: field('tls.crt'), key: field('tls.key') },
+    ...(secret ? { tlsMaterial: { ca: field('ca.crt'), cert: field('tls.crt'), key: field('tls.key') } } : {}),
     kubeConfig: kc,
   };
 }
