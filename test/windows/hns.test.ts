@@ -1,11 +1,10 @@
 // HNS state into the shared datapath schema, on the real published outputs.
+import { windowsFixture } from '../helpers/windows-fixtures.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { endpointFromFormatList, endpointFromHns, hnsObjects, loadBalancersFromHnsdiag, networkFromHns, parseConcatenatedJson, parseFormatList } from '../../src/backends/windows/hns-parse.js';
 
-const fixture = (p: string): string => readFileSync(fileURLToPath(new URL(`../../../../shared/fixtures/windows/${p}`, import.meta.url)), 'utf8');
+const fixture = windowsFixture;
 
 describe('HNS parsers (real outputs)', () => {
   it('reads an HNS endpoint (ConvertTo-Json) into the shared endpoint schema', () => {

@@ -1,14 +1,13 @@
 // pktmon filters compiled from the one filter model, and pktmon's text parsed — on the real
 // published outputs in shared/fixtures/windows.
+import { windowsFixture } from '../helpers/windows-fixtures.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { pktmonFilterArgs } from '../../src/backends/windows/pktmon-filter.js';
 import { componentForMac, parseCaseTable, parsePktmonHeader, parsePktmonList, parsePktmonPackets } from '../../src/backends/windows/pktmon-parse.js';
 import { filterFromTokens } from '../../src/packet/filter.js';
 
-const fixture = (p: string): string => readFileSync(fileURLToPath(new URL(`../../../../shared/fixtures/windows/${p}`, import.meta.url)), 'utf8');
+const fixture = windowsFixture;
 
 describe('pktmon filter compiler', () => {
   it('turns OR within a field into one filter per combination, AND inside each', () => {

@@ -1,10 +1,10 @@
 // --server-kind wcnspect: the same commands against a server implementing wcnspect's proto.
+import { windowsFixture } from '../helpers/windows-fixtures.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PacketType } from '../../src/gen/wcnspect/captures.js';
 import { HCNType } from '../../src/gen/wcnspect/hcn.js';
 import { toWcnspectRequest } from '../../src/cluster/wcnspect-client.js';
@@ -13,7 +13,7 @@ import { runCli } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 import { startWcnspectServer, type WcnspectDouble } from '../helpers/wcnspect-server.js';
 
-const fixture = (p: string): string => readFileSync(fileURLToPath(new URL(`../../../../shared/fixtures/windows/${p}`, import.meta.url)), 'utf8');
+const fixture = windowsFixture;
 
 describe('wcnspect compatibility', () => {
   let srv: WcnspectDouble;
