@@ -56,9 +56,7 @@ export interface CertificateSet {
 /** Name every agent certificate carries (besides its hosts): clients may check for it when one certificate serves all nodes. */
 export const AGENT_SAN = 'cnspect-agent';
 
-/** A fresh CA with an agent certificate (for `hosts` and AGENT_SAN) and a client certificate, in memory. */
-export async function generateCertificates(hosts: string[], caName = 'cnspect CA'): Promise<CertificateSet> {
-  hosts.forEach(validateHostName);
+async function createCa(caName: string): Promise<{ ca: x509.X509Certificate; caKey: CryptoKey }> {
   const keys = await crypto.subtle.generateKey(ALG, true, ['sign', 'verify']) as CryptoKeyPair;
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     name: `CN=${caName}`, ...validity(), signingAlgorithm: ALG, keys,
@@ -68,9 +66,23 @@ export async function generateCertificates(hosts: string[], caName = 'cnspect CA
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
     ],
   }, crypto);
-  const agent = await issue(ca, keys.privateKey, 'cnspect-agent', 'server', [...new Set([...hosts, AGENT_SAN])]);
-  const client = await issue(ca, keys.privateKey, 'cnspect-client', 'client', []);
-  return { caCert: ca.toString('pem'), caKey: await keyPem(keys.privateKey), agentCert: agent.cert, agentKey: agent.key, clientCert: client.cert, clientKey: client.key };
+  return { ca, caKey: keys.privateKey };
+}
+
+/** An agent certificate (for `hosts` and AGENT_SAN) and a client certificate issued by `ca`. */
+async function issuePair(ca: x509.X509Certificate, caKey: CryptoKey, hosts: string[]): Promise<{ agent: { cert: string; key: string }; client: { cert: string; key: string } }> {
+  return {
+    agent: await issue(ca, caKey, 'cnspect-agent', 'server', [...new Set([...hosts, AGENT_SAN])]),
+    client: await issue(ca, caKey, 'cnspect-client', 'client', []),
+  };
+}
+
+/** A fresh CA with an agent certificate (for `hosts` and AGENT_SAN) and a client certificate, in memory. */
+export async function generateCertificates(hosts: string[], caName = 'cnspect CA'): Promise<CertificateSet> {
+  hosts.forEach(validateHostName);
+  const { ca, caKey } = await createCa(caName);
+  const { agent, client } = await issuePair(ca, caKey, hosts);
+  return { caCert: ca.toString('pem'), caKey: await keyPem(caKey), agentCert: agent.cert, agentKey: agent.key, clientCert: client.cert, clientKey: client.key };
 }
 
 /**
@@ -88,21 +100,11 @@ export async function initCertificates(dir: string, hosts: string[], caName = 'c
     ca = new x509.X509Certificate(readFileSync(caPath, 'utf8'));
     caKey = await crypto.subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(readFileSync(caKeyPath, 'utf8')), ALG, true, ['sign']);
   } else {
-    const keys = await crypto.subtle.generateKey(ALG, true, ['sign', 'verify']) as CryptoKeyPair;
-    ca = await x509.X509CertificateGenerator.createSelfSigned({
-      name: `CN=${caName}`, ...validity(), signingAlgorithm: ALG, keys,
-      extensions: [
-        new x509.BasicConstraintsExtension(true, 0, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
-      ],
-    }, crypto);
-    caKey = keys.privateKey;
+    ({ ca, caKey } = await createCa(caName));
     writeFileSync(caPath, ca.toString('pem'));
     writeFileSync(caKeyPath, await keyPem(caKey), { mode: 0o600 });
   }
-  const agent = await issue(ca, caKey, 'cnspect-agent', 'server', [...new Set([...hosts, AGENT_SAN])]);
-  const client = await issue(ca, caKey, 'cnspect-client', 'client', []);
+  const { agent, client } = await issuePair(ca, caKey, hosts);
   writeFileSync(join(dir, TLS_FILES.agentCert), agent.cert);
   writeFileSync(join(dir, TLS_FILES.agentKey), agent.key, { mode: 0o600 });
   writeFileSync(join(dir, TLS_FILES.clientCert), client.cert);

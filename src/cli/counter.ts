@@ -65,14 +65,8 @@ export function renderCounters(responses: CountersResponse[], format: 'text' | '
 
 export async function runCounter(flags: CounterFlags, ctx: CliContext): Promise<number> {
   const format = flags.output === undefined ? 'text' : parseOutputFormat(flags.output);
-  const { parseServerKind, askWcnspect } = await import('./wcnspect.js');
-  if (parseServerKind(flags.serverKind) === 'wcnspect') {
-    const { loadTargets } = await import('./capture.js');
-    const { findNodes } = await import('../cluster/targets.js');
-    const inv = await loadTargets(flags.inventory, { kubeconfig: flags.kubeconfig, context: flags.context, skipClientSecret: true }, 'counter');
-    const nodes = flags.nodes?.length ? findNodes(inv, flags.nodes.flatMap((n) => n.split(','))) : inv.nodes;
-    return askWcnspect(nodes, ctx, (srv) => srv.counters(flags.includeHidden ?? false));
-  }
+  const { parseServerKind, askWcnspectNodes } = await import('./wcnspect.js');
+  if (parseServerKind(flags.serverKind) === 'wcnspect') return askWcnspectNodes(flags, 'counter', ctx, (srv) => srv.counters(flags.includeHidden ?? false));
   const remote = flags.inventory !== undefined || flags.kubeconfig !== undefined || flags.context !== undefined || (flags.nodes?.length ?? 0) > 0;
   let responses: CountersResponse[];
   let failed: string[] = [];

@@ -42,14 +42,8 @@ export function renderDatapath(r: DatapathResponse, pods: Map<string, string>): 
 export async function runHns(sectionName: string, flags: HnsFlags, ctx: CliContext): Promise<number> {
   const section = HNS_SECTIONS[sectionName];
   if (section === undefined) throw badFlag('hns section', sectionName, Object.keys(HNS_SECTIONS).join(', '));
-  const { parseServerKind, askWcnspect } = await import('./wcnspect.js');
-  if (parseServerKind(flags.serverKind) === 'wcnspect') {
-    const { loadTargets } = await import('./capture.js');
-    const { findNodes } = await import('../cluster/targets.js');
-    const inv = await loadTargets(flags.inventory, { kubeconfig: flags.kubeconfig, context: flags.context, skipClientSecret: true }, `hns ${sectionName}`);
-    const nodes = flags.nodes?.length ? findNodes(inv, flags.nodes.flatMap((n) => n.split(','))) : inv.nodes;
-    return askWcnspect(nodes, ctx, (srv) => srv.hcnLogs(sectionName, flags.json ?? false));
-  }
+  const { parseServerKind, askWcnspectNodes } = await import('./wcnspect.js');
+  if (parseServerKind(flags.serverKind) === 'wcnspect') return askWcnspectNodes(flags, `hns ${sectionName}`, ctx, (srv) => srv.hcnLogs(sectionName, flags.json ?? false));
   const { askNodes } = await import('./inventory-agents.js');
   const { podNamesByIp } = await import('../cluster/targets.js');
   const { inventory, results: ok, failed, asked } = await askNodes(flags, flags.nodes, ctx, `hns ${sectionName}`, (agent) => agent.datapath(section));

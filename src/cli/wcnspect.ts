@@ -78,3 +78,13 @@ export async function askWcnspect(nodes: InventoryNode[], ctx: CliContext, ask: 
   }
   return 0;
 }
+
+/** The wcnspect path of counter and hns: nodes from the inventory or the cluster (no client Secret needed). */
+export async function askWcnspectNodes(flags: { inventory?: string; kubeconfig?: string; context?: string; nodes?: string[] }, what: string, ctx: CliContext,
+  ask: (s: import('../cluster/wcnspect-client.js').WcnspectServer) => Promise<string>): Promise<number> {
+  const { loadTargets } = await import('./capture.js');
+  const { findNodes } = await import('../cluster/targets.js');
+  const inv = await loadTargets(flags.inventory, { kubeconfig: flags.kubeconfig, context: flags.context, skipClientSecret: true }, what);
+  const nodes = flags.nodes?.length ? findNodes(inv, flags.nodes.flatMap((n) => n.split(','))) : inv.nodes;
+  return askWcnspect(nodes, ctx, ask);
+}
