@@ -9,13 +9,20 @@ import {
   type CaptureEvent, type CaptureRequest, type CountersResponse, type DatapathResponse, type InfoResponse, type PodRef, type PortCountersResponse, CaptureType, DatapathSection, StopReason,
 } from '../gen/cnspect/v1/agent.js';
 import { validateFilter } from '../packet/filter.js';
-import { validateInterfaceName } from '../backends/linux/netns.js';
 import { CaptureSession, DEFAULT_COUNTER_INTERVAL_MS, type SessionOptions } from './session.js';
 import { VERSION } from '../version.js';
 
 export const DEFAULT_SNAPLEN = 262144;
 export const MIN_SNAPLEN = 64;
 export const MAX_DURATION_MS = 24 * 3600 * 1000;
+const IFACE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,14}$/;
+
+export function validateInterfaceName(name: string): string {
+  if (!IFACE_NAME.test(name)) {
+    throw new CnspectError('CNSPECT_BAD_REQUEST', `invalid interface name ${JSON.stringify(name)}; allowed: "any" or a Linux interface name of 1-15 characters [A-Za-z0-9_.:@-] not starting with '-'`);
+  }
+  return name;
+}
 
 export interface AgentLimits {
   maxSessions: number;

@@ -129,7 +129,3 @@ export function toolPackage(tool: string): string {
   return ({ ip: 'iproute2', nsenter: 'util-linux', tshark: 'tshark', tcpdump: 'tcpdump', bpftrace: 'bpftrace' } as Record<string, string>)[name] ?? name;
 }
 
-/** pids of children still running (for tests and the agent's shutdown report). */
-export function liveChildPids(): number[] {
-  return [...live].map((c) => c.pid).filter((p): p is number => p !== undefined);
-}

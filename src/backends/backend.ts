@@ -3,6 +3,12 @@
 import type { CaptureType, Filter, PodRef } from '../gen/cnspect/v1/agent.js';
 import type { Dir } from '../packet/decode.js';
 
+/** An interface's own counters, as the OS keeps them. */
+export interface LinkStats {
+  rxPackets: number; rxBytes: number; rxErrors: number; rxDropped: number;
+  txPackets: number; txBytes: number; txErrors: number; txDropped: number;
+}
+
 /** A capture request after validation at the agent boundary. */
 export interface CaptureSpec {
   filter: Filter;
@@ -61,7 +67,7 @@ export interface CaptureHandle {
   /** Name of an interface index in the capture namespace: a string when known, else a lookup (a new interface). */
   interfaceName(ifindex: number): string | Promise<string>;
   /** Every interface of the capture's namespace with its own counters. */
-  interfaceStats?(): Promise<Array<{ name: string; stats: import('./linux/netns.js').LinkStats }>>;
+  interfaceStats?(): Promise<Array<{ name: string; stats: LinkStats }>>;
   /** Latest kernel drop count (asks the tool for fresh figures; they arrive asynchronously). */
   kernelDropped(): number;
   requestStats(): void;
@@ -72,7 +78,7 @@ export interface CaptureHandle {
 }
 
 export interface PortReport {
-  ports: Array<{ role: string; name: string; stats: import('./linux/netns.js').LinkStats }>;
+  ports: Array<{ role: string; name: string; stats: LinkStats }>;
   protocolCounters: Array<{ group: string; name: string; value: number }>;
 }
 

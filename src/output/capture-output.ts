@@ -3,7 +3,7 @@
 // node of a capture, so lines and files carry the node.
 import { type CaptureEvent, type CaptureSummary, type CounterSnapshot, type Drop, StopReason } from '../gen/cnspect/v1/agent.js';
 import { DIRECTION_FLAG_INBOUND, DIRECTION_FLAG_OUTBOUND } from '../packet/pcapng-writer.js';
-import { decode, newDecoded } from '../packet/decode.js';
+import { type Decoded, decode, newDecoded } from '../packet/decode.js';
 import { dstIp, srcIp } from '../packet/describe.js';
 import { Direction } from '../gen/cnspect/v1/agent.js';
 import type { OutputFormat } from '../cli/flags.js';
@@ -65,7 +65,9 @@ export class CaptureOutput {
         for (const i of e.value.interfaces) s.names.set(i.index, safe(i.name));
         for (const p of e.value.packets) {
           const iface = s.names.get(p.interfaceIndex) ?? `if${p.interfaceIndex}`;
-          const pods = this.o.podNames?.size ? podsOf(s.linkType, p.data, this.o.podNames) : undefined;
+          const names = this.o.podNames?.size ? this.o.podNames : undefined;
+          const d = names || this.o.format ? decode(s.linkType, p.data, scratch) : undefined;
+          const pods = names && d ? podsOf(d, p.data, names) : undefined;
           if (this.o.file) {
             const id = this.o.file.interfaceId(`${node}/${p.interfaceIndex}`, { linkType: s.linkType, name: `${node}/${iface}`, description: `${iface} on ${node}`, snaplen: s.snaplen });
             const ns = p.timestampNs;
@@ -76,7 +78,7 @@ export class CaptureOutput {
             });
           }
           if (this.o.format) {
-            const rec = packetRecord(node, s.linkType, iface, p);
+            const rec = packetRecord(node, s.linkType, iface, p, d);
             if (pods?.src) rec.srcPod = pods.src;
             if (pods?.dst) rec.dstPod = pods.dst;
             this.line(this.o.format === 'json' ? JSON.stringify(rec) : safe(packetLine(rec, this.o.showNode)));
@@ -139,8 +141,7 @@ export class CaptureOutput {
 const scratch = newDecoded();
 
 /** The pods a packet goes between, and the pcapng comment naming them (when either is known). */
-function podsOf(linkType: number, data: Uint8Array, names: Map<string, string>): { src?: string; dst?: string; comment?: string } {
-  const d = decode(linkType, data, scratch);
+function podsOf(d: Decoded, data: Uint8Array, names: Map<string, string>): { src?: string; dst?: string; comment?: string } {
   const sip = srcIp(d, data);
   const dip = dstIp(d, data);
   const src = sip ? names.get(sip) : undefined;

@@ -1,5 +1,5 @@
 // One decoded packet as a plain record: the shape behind both the text line and the JSON line.
-import { decode, newDecoded } from '../packet/decode.js';
+import { type Decoded, decode, newDecoded } from '../packet/decode.js';
 import { summarize, tcpFlagsText } from '../packet/describe.js';
 import { Direction, type Packet } from '../gen/cnspect/v1/agent.js';
 
@@ -34,8 +34,8 @@ export function nsToIso(ns: bigint): string {
   return `${iso.slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
 }
 
-export function packetRecord(node: string, linkType: number, iface: string, p: Packet): PacketRecord {
-  const d = decode(linkType, p.data, scratch);
+/** `d` is the packet already decoded by the caller, when it has it (decoding is the hot part). */
+export function packetRecord(node: string, linkType: number, iface: string, p: Packet, d: Decoded = decode(linkType, p.data, scratch)): PacketRecord {
   const s = summarize(d, p.data);
   const rec: PacketRecord = {
     type: 'packet', node, time: nsToIso(p.timestampNs), timestampNs: p.timestampNs.toString(), interface: iface,

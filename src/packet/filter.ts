@@ -148,6 +148,3 @@ export function validateFilter(f: Filter | undefined): Filter {
   return { cidrs, macs, ports: f.ports.map((p) => ({ first: p.first, last: p.last })), protocols: f.protocols.map((p) => ({ protocol: p.protocol, tcpFlags: [...p.tcpFlags] })) };
 }
 
-export function isEmptyFilter(f: Filter): boolean {
-  return f.cidrs.length === 0 && f.macs.length === 0 && f.ports.length === 0 && f.protocols.length === 0;
-}

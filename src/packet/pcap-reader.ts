@@ -36,7 +36,7 @@ export class PcapStreamReader {
 
   /** Feeds a chunk; calls `onRecord` for each complete record (synchronously, in order). */
   push(chunk: Buffer, onRecord: (r: PcapRecord) => void): void {
-    let buf = chunk;
+    const buf = chunk;
     let o = 0;
     if (this.pending.length) {
       // Complete the record that straddles the previous chunk by copying only its own bytes.
@@ -55,7 +55,6 @@ export class PcapStreamReader {
     }
     o = this.parse(buf, o, onRecord);
     if (o < buf.length) this.pending = Buffer.from(buf.subarray(o));
-    buf = Buffer.alloc(0);
   }
 
   /** How many bytes of `chunk` complete the pending partial record (may exceed chunk's length). */

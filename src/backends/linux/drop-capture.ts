@@ -59,14 +59,16 @@ export async function startDropCapture(spec: CaptureSpec, sink: CaptureSink, pre
       if (out.length) sink.drops?.(out);
     });
   };
+  // Reason-only records of the fallback: no tuple, no namespace (inode -1, admitted below).
+  const onReason = (code: number): void => onRecords([{ timeMs: Date.now(), reasonCode: code, src: '', dst: '', ipProtocol: 0, srcPort: 0, dstPort: 0, netnsInode: -1, ifindex: 0, count: 1 }]);
   let source: DropSource;
-  if (preferTracefs) source = await startTracefs(skip, reasons, (code) => onRecords([{ timeMs: Date.now(), reasonCode: code, src: '', dst: '', ipProtocol: 0, srcPort: 0, dstPort: 0, netnsInode: -1, ifindex: 0, count: 1 }]));
+  if (preferTracefs) source = await startTracefs(skip, reasons, onReason);
   else {
     try {
       source = await startBpftrace(skip, onRecords);
     } catch (err) {
       if (!(err instanceof CnspectError && err.code === 'CNSPECT_TOOL_MISSING')) throw err;
-      source = await startTracefs(skip, reasons, (code) => onRecords([{ timeMs: Date.now(), reasonCode: code, src: '', dst: '', ipProtocol: 0, srcPort: 0, dstPort: 0, netnsInode: -1, ifindex: 0, count: 1 }]));
+      source = await startTracefs(skip, reasons, onReason);
     }
   }
   if (source.kind === 'tracefs') {

@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { CnspectError } from '../../errors.js';
 import { Child, run } from '../../agent/child.js';
+import type { CapturedDrop } from '../backend.js';
 
 export const TRACEFS = '/sys/kernel/tracing';
 export const KFREE_SKB_FORMAT = `${TRACEFS}/events/skb/kfree_skb/format`;
@@ -14,19 +15,8 @@ export const PER_EVENT_LIMIT = 200;
 export const ETH_P_IP = 0x0800;
 export const ETH_P_IPV6 = 0x86dd;
 
-export interface DropRecord {
-  /** Wall-clock ms of the drop (per-event) or of the report (aggregated). */
-  timeMs: number;
-  reasonCode: number;
-  src: string;
-  dst: string;
-  ipProtocol: number;
-  srcPort: number;
-  dstPort: number;
-  netnsInode: number;
-  ifindex: number;
-  count: number;
-}
+/** A drop as the kernel reports it: the backend's CapturedDrop before names are resolved. */
+export type DropRecord = Omit<CapturedDrop, 'reason' | 'netns' | 'interface'> & { ifindex: number };
 
 /** Pure: the tracepoint format file → reason code → name. */
 export function parseDropReasons(format: string): Map<number, string> {

@@ -2,15 +2,12 @@
 import { existsSync } from 'node:fs';
 import { CnspectError } from '../../errors.js';
 import { run } from '../../agent/child.js';
+import type { LinkStats } from '../backend.js';
+
+export type { LinkStats };
 
 export const NETNS_DIR = '/run/netns';
 const NETNS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-const IFACE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,14}$/;
-
-export interface LinkStats {
-  rxPackets: number; rxBytes: number; rxErrors: number; rxDropped: number;
-  txPackets: number; txBytes: number; txErrors: number; txDropped: number;
-}
 
 export interface Link {
   index: number;
@@ -47,18 +44,6 @@ export function netnsPath(name: string): string {
     throw new CnspectError('CNSPECT_NETNS_NOT_FOUND', `network namespace ${JSON.stringify(name)} does not exist (no ${path})`, { hint: 'list them with `ip netns list`' });
   }
   return path;
-}
-
-export function validateInterfaceName(name: string): string {
-  if (!IFACE_NAME.test(name)) {
-    throw new CnspectError('CNSPECT_BAD_REQUEST', `invalid interface name ${JSON.stringify(name)}; allowed: "any" or a Linux interface name of 1-15 characters [A-Za-z0-9_.:@-] not starting with '-'`);
-  }
-  return name;
-}
-
-/** argv prefix that runs a command inside `netns` ("" = the current namespace). */
-export function inNetns(netns: string): string[] {
-  return netns ? ['nsenter', `--net=${netnsPath(netns)}`, '--'] : [];
 }
 
 /** Pure: `ip -j link show` / `ip -j addr show` output → links. Throws on anything that is not that shape. */
