@@ -23,7 +23,7 @@ export async function dropsBench(): Promise<Record<string, number>> {
     let seen = 0;
     for (let i = 0; i < 3; i++) {
       off.push(flood());
-      const handle = await startDropCapture({ filter: emptyFilter(), type: 3, snaplen: 0, interface: 'any', netns: '', pods: [], inPod: false, node: 'bench' },
+      const handle = await startDropCapture({ filter: emptyFilter(), type: 3, snaplen: 0, interface: 'any', netns: '', pods: [], inPod: false, needPacketBytes: false, node: 'bench' },
         { packet: () => undefined, drops: (d) => { seen += d.length; } });
       on.push(flood());
       await handle.stop();

@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   CNSPECT_INTERFACE_NOT_FOUND: { exit: 2, grpc: 5 },
   CNSPECT_SESSION_NOT_FOUND: { exit: 2, grpc: 5 },
   CNSPECT_TOO_MANY_SESSIONS: { exit: 3, grpc: 8 },
+  CNSPECT_BUSY: { exit: 3, grpc: 10 },
   CNSPECT_AGENT_UNREACHABLE: { exit: 4, grpc: 14 },
   CNSPECT_AGENT_ERROR: { exit: 4, grpc: 13 },
   CNSPECT_TLS: { exit: 4, grpc: 16 },

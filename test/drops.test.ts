@@ -96,7 +96,7 @@ describe('drop reasons and parsers', () => {
     const net = makeNetnsPair();
     const got: CapturedDrop[] = [];
     try {
-      const handle = await startDropCapture({ filter: emptyFilter(), type: 3, snaplen: 0, interface: 'any', netns: '', pods: [], inPod: false, node: 'test' },
+      const handle = await startDropCapture({ filter: emptyFilter(), type: 3, snaplen: 0, interface: 'any', netns: '', pods: [], inPod: false, needPacketBytes: false, node: 'test' },
         { packet: () => undefined, drops: (d) => got.push(...d) }, true);
       assert.match(handle.capturePoint, /tracefs, reasons only/);
       inNs(net.a, ['node', TRAFFIC, 'udp-send', net.ipB, '9999:5']);
@@ -106,7 +106,7 @@ describe('drop reasons and parsers', () => {
       const { readdirSync } = await import('node:fs');
       assert.deepEqual(readdirSync('/sys/kernel/tracing/instances').filter((d) => d.startsWith(`cnspect-${process.pid}-`)), []);
       // Filters cannot apply to reason-only records: refused, not ignored.
-      await assert.rejects(startDropCapture({ filter: { ...emptyFilter(), ports: [{ first: 53, last: 53 }] }, type: 3, snaplen: 0, interface: 'any', netns: '', pods: [], inPod: false, node: 'test' },
+      await assert.rejects(startDropCapture({ filter: { ...emptyFilter(), ports: [{ first: 53, last: 53 }] }, type: 3, snaplen: 0, interface: 'any', netns: '', pods: [], inPod: false, needPacketBytes: false, node: 'test' },
         { packet: () => undefined }, true), { code: 'CNSPECT_FILTER_UNSUPPORTED' });
     } finally {
       net.destroy();

@@ -22,6 +22,7 @@ const EXPECTED: Record<ErrorCode, [exit: number, grpc: number]> = {
   CNSPECT_INTERFACE_NOT_FOUND: [2, grpc.status.NOT_FOUND],
   CNSPECT_SESSION_NOT_FOUND: [2, grpc.status.NOT_FOUND],
   CNSPECT_TOO_MANY_SESSIONS: [3, grpc.status.RESOURCE_EXHAUSTED],
+  CNSPECT_BUSY: [3, grpc.status.ABORTED],
   CNSPECT_AGENT_UNREACHABLE: [4, grpc.status.UNAVAILABLE],
   CNSPECT_AGENT_ERROR: [4, grpc.status.INTERNAL],
   CNSPECT_TLS: [4, grpc.status.UNAUTHENTICATED],

@@ -66,7 +66,7 @@ export function validateCaptureRequest(req: CaptureRequest, node: string, backen
   }
   const pods = validatePods(req);
   return {
-    spec: { filter: validateFilter(req.filter), type, snaplen, interface: iface, netns: req.netns, pods, inPod: req.inPod, node },
+    spec: { filter: validateFilter(req.filter), type, snaplen, interface: iface, netns: req.netns, pods, inPod: req.inPod, needPacketBytes: req.needPacketBytes, node },
     node,
     durationMs: Number(req.durationMs),
     maxPackets: Number(req.maxPackets),

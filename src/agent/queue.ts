@@ -10,6 +10,22 @@ export class EventQueue<T> implements AsyncIterable<T> {
 
   constructor(private readonly maxBytes: number, private readonly onReturn?: () => void) {}
 
+  private drained: Array<() => void> = [];
+
+  /** Settles once at most half the budget is queued (or the queue closed): back-pressure for bulk producers. */
+  belowHalf(): Promise<void> {
+    if (this.queuedBytes <= this.maxBytes / 2 || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.drained.push(resolve));
+  }
+
+  private wake(): void {
+    if (this.drained.length && (this.queuedBytes <= this.maxBytes / 2 || this.closed)) {
+      const list = this.drained;
+      this.drained = [];
+      for (const r of list) r();
+    }
+  }
+
   wouldExceed(bytes: number): boolean {
     return this.queuedBytes + bytes > this.maxBytes;
   }
@@ -41,6 +57,7 @@ export class EventQueue<T> implements AsyncIterable<T> {
         const head = this.items.shift();
         if (head) {
           this.queuedBytes -= head.bytes;
+          this.wake();
           return Promise.resolve({ value: head.item, done: false });
         }
         if (this.closed) return Promise.resolve({ value: undefined, done: true });
@@ -51,6 +68,7 @@ export class EventQueue<T> implements AsyncIterable<T> {
         this.items = [];
         this.queuedBytes = 0;
         this.closed = true;
+        this.wake();
         return Promise.resolve({ value: undefined, done: true });
       },
     };

@@ -3,9 +3,9 @@
 // with a summary whose reason is the first one that happened.
 import { randomBytes } from 'node:crypto';
 import { CnspectError } from '../errors.js';
-import type { CaptureBackend, CaptureHandle, CapturedDrop, CapturedPacket, CaptureSpec } from '../backends/backend.js';
+import type { CaptureBackend, CaptureHandle, CapturedDrop, CapturedPacket, CapturedText, CaptureSpec } from '../backends/backend.js';
 import {
-  type CaptureEvent, type CounterSnapshot, type Drop, type Interface, type InterfaceCounters, type InterfaceStats, type Packet,
+  type CaptureEvent, type CounterSnapshot, type Drop, type Interface, type InterfaceCounters, type InterfaceStats, type Packet, type TextPacket,
   CaptureType, Direction, Notice_Level, StopReason,
 } from '../gen/cnspect/v1/agent.js';
 import { Dir, decode, newDecoded } from '../packet/decode.js';
@@ -56,6 +56,8 @@ export class CaptureSession {
   private durationTimer: NodeJS.Timeout | undefined;
   private stopReason: StopReason | undefined;
   private error: Error | undefined;
+  /** Set once the backend has stopped: nothing more is taken. */
+  private closed = false;
   private finished: Promise<void> | undefined;
   private readonly startedAt = Date.now();
   private resolveEnded!: () => void;
@@ -63,7 +65,8 @@ export class CaptureSession {
   readonly ended = new Promise<void>((resolve) => { this.resolveEnded = resolve; });
 
   constructor(private readonly backend: CaptureBackend, readonly options: SessionOptions) {
-    this.flows = options.spec.type === CaptureType.CAPTURE_TYPE_FLOW ? new FlowSelector() : undefined;
+    // Backends that select flows themselves (pktmon) list FLOW; for the others the agent selects.
+    this.flows = options.spec.type === CaptureType.CAPTURE_TYPE_FLOW && !backend.captureTypes.includes(CaptureType.CAPTURE_TYPE_FLOW) ? new FlowSelector() : undefined;
     this.events = new EventQueue<CaptureEvent>(STREAM_BUFFER_BYTES, () => { void this.stop(StopReason.STOP_REASON_CANCELLED); });
   }
 
@@ -74,7 +77,11 @@ export class CaptureSession {
   /** Starts the backend; throws (coded) if it cannot. Events flow from then on. */
   async start(): Promise<void> {
     const { spec } = this.options;
-    this.handle = await this.backend.start(spec, { packet: (p) => this.onPacket(p), drops: (d) => this.onDrops(d) });
+    this.handle = await this.backend.start(spec, {
+      packet: (p) => this.onPacket(p), drops: (d) => this.onDrops(d), texts: (t) => this.onTexts(t),
+      drain: () => { this.flush(); return this.events.belowHalf(); },
+      notice: (code, message, warning) => this.events.push({ event: { $case: 'notice', value: { level: warning ? Notice_Level.LEVEL_WARNING : Notice_Level.LEVEL_INFO, code, message } } }),
+    });
     this.events.push({
       event: {
         $case: 'started',
@@ -97,22 +104,21 @@ export class CaptureSession {
     }, this.options.counterIntervalMs);
   }
 
+  /** Packets are taken until the stop, or during it from a backend that delivers them then (file mode). */
+  private accepting(): boolean {
+    return this.stopReason === undefined || (this.handle?.deliversAtStop === true && !this.closed);
+  }
+
   private onPacket(p: CapturedPacket): void {
-    if (this.stopReason !== undefined) return;
+    if (!this.accepting()) return;
+    const { maxPackets: limit, maxBytes: byteLimit } = this.options;
+    if ((limit > 0 && this.packets >= limit) || (byteLimit > 0 && this.bytes >= byteLimit)) return;
     if (this.flows && !this.flows.keep(decode(this.handle!.linkType, p.data, this.scratch), p.data, p.sec * 1000 + p.nsec / 1e6)) return;
     const { maxPackets, maxBytes } = this.options;
     const caplen = p.data.length;
     this.packets++;
     this.bytes += caplen;
-    let c = this.perIface.get(p.ifindex);
-    if (!c) {
-      c = { rxP: 0, rxB: 0, txP: 0, txB: 0, oP: 0, oB: 0 };
-      this.perIface.set(p.ifindex, c);
-      this.learnInterface(p.ifindex);
-    }
-    if (p.direction === Dir.In) { c.rxP++; c.rxB += p.originalLength; }
-    else if (p.direction === Dir.Out) { c.txP++; c.txB += p.originalLength; }
-    else { c.oP++; c.oB += p.originalLength; }
+    this.count(p.ifindex, p.direction, p.originalLength);
     if (!this.options.countersOnly) {
       this.batch.push({
         timestampNs: BigInt(p.sec) * 1_000_000_000n + BigInt(p.nsec),
@@ -131,6 +137,44 @@ export class CaptureSession {
     }
   }
 
+  private count(ifindex: number, direction: Dir, length: number): void {
+    let c = this.perIface.get(ifindex);
+    if (!c) {
+      c = { rxP: 0, rxB: 0, txP: 0, txB: 0, oP: 0, oB: 0 };
+      this.perIface.set(ifindex, c);
+      this.learnInterface(ifindex);
+    }
+    if (direction === Dir.In) { c.rxP++; c.rxB += length; }
+    else if (direction === Dir.Out) { c.txP++; c.txB += length; }
+    else { c.oP++; c.oB += length; }
+  }
+
+  private onTexts(texts: CapturedText[]): void {
+    if (this.stopReason !== undefined) return;
+    const { maxPackets } = this.options;
+    const out: TextPacket[] = [];
+    let bytes = 0;
+    for (const t of texts) {
+      if (maxPackets > 0 && this.packets >= maxPackets) break;
+      this.packets++;
+      this.bytes += t.loggedLength;
+      this.count(t.ifindex, t.direction, t.originalLength);
+      out.push({
+        timestampNs: t.timeNs, interfaceIndex: t.ifindex, originalLength: t.originalLength, loggedLength: t.loggedLength, summary: t.summary,
+        direction: t.direction === Dir.In ? Direction.DIRECTION_INBOUND : t.direction === Dir.Out ? Direction.DIRECTION_OUTBOUND : Direction.DIRECTION_UNKNOWN,
+        groupId: t.groupId, appearance: t.appearance, edge: t.edge, frameType: t.frameType,
+      });
+      bytes += t.summary.length + 64;
+    }
+    if (!this.options.countersOnly && out.length) {
+      const interfaces = this.newIfaces;
+      this.newIfaces = [];
+      if (this.events.wouldExceed(bytes)) this.streamDropped += out.length;
+      else this.events.push({ event: { $case: 'records', value: { interfaces, records: out } } }, bytes);
+    }
+    if (maxPackets > 0 && this.packets >= maxPackets) void this.stop(StopReason.STOP_REASON_MAX_PACKETS);
+  }
+
   private onDrops(drops: CapturedDrop[]): void {
     if (this.stopReason !== undefined) return;
     const out: Drop[] = [];
@@ -139,7 +183,7 @@ export class CaptureSession {
       this.packets += d.count;
       out.push({
         timestampNs: BigInt(d.timeMs) * 1_000_000n, reason: d.reason, reasonCode: d.reasonCode, src: d.src, dst: d.dst, ipProtocol: d.ipProtocol,
-        srcPort: d.srcPort, dstPort: d.dstPort, netnsInode: BigInt(Math.max(0, d.netnsInode)), netns: d.netns, interface: d.interface, count: BigInt(d.count),
+        srcPort: d.srcPort, dstPort: d.dstPort, netnsInode: BigInt(Math.max(0, d.netnsInode)), netns: d.netns, interface: d.interface, count: BigInt(d.count), location: d.location ?? '',
       });
     }
     if (!this.options.countersOnly) this.events.push({ event: { $case: 'drops', value: { drops: out } } }, out.length * 64);
@@ -224,6 +268,7 @@ export class CaptureSession {
     } catch (err) {
       this.error ??= err as Error;
     }
+    this.closed = true;
     // Names of interfaces learnt in the last moments, then the last packets.
     for (let i = 0; this.pendingNames > 0 && i < 40; i++) await new Promise((r) => setTimeout(r, 25));
     this.flush(true);

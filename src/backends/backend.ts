@@ -21,6 +21,8 @@ export interface CaptureSpec {
   /** Pods on this node: capture on their host-side interfaces (or inside the one pod with inPod). */
   pods: PodRef[];
   inPod: boolean;
+  /** The client writes packet bytes: a backend whose live view is text only captures to a file instead. */
+  needPacketBytes: boolean;
   /** The agent's node name, for messages. */
   node: string;
 }
@@ -50,11 +52,33 @@ export interface CapturedDrop {
   netns: string;
   interface: string;
   count: number;
+  /** Where in the datapath, when the OS says (pktmon drop location). */
+  location?: string;
+}
+
+/** A packet the tool decoded to text without giving its bytes (Windows pktmon real-time). */
+export interface CapturedText {
+  timeNs: bigint;
+  /** The component (interface) index; named through the handle's interfaceName. */
+  ifindex: number;
+  direction: Dir;
+  originalLength: number;
+  loggedLength: number;
+  summary: string;
+  groupId: string;
+  appearance: number;
+  edge: number;
+  frameType: string;
 }
 
 export interface CaptureSink {
   packet(p: CapturedPacket): void;
   drops?(d: CapturedDrop[]): void;
+  texts?(t: CapturedText[]): void;
+  /** Something the user should know (a file being converted, a line the parser did not know). */
+  notice?(code: string, message: string, warning?: boolean): void;
+  /** Settles when the client has caught up enough: bulk deliveries (file mode) await it now and then. */
+  drain?(): Promise<void>;
 }
 
 export interface CaptureHandle {
@@ -75,6 +99,8 @@ export interface CaptureHandle {
   stop(): Promise<void>;
   /** Settles when the tool ends by itself or after stop(); an `error` means it failed. */
   readonly ended: Promise<{ error?: Error }>;
+  /** Packets arrive while stop() runs (a file-mode capture converted at the end). */
+  readonly deliversAtStop?: boolean;
 }
 
 export interface PortReport {
@@ -92,6 +118,8 @@ export interface CaptureBackend {
   readonly captureTypes: readonly CaptureType[];
   /** Runs the tools once so the first real capture starts as fast as later ones. Never throws. */
   warmUp?(): Promise<void>;
+  /** At agent start: ends what a previous agent left behind (a pktmon session, its filters); says what it did. */
+  cleanupLeftovers?(): Promise<string[]>;
   /** Validates what only the OS can check (namespace, interface), starts, resolves once capturing. */
   start(spec: CaptureSpec, sink: CaptureSink): Promise<CaptureHandle>;
 }

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { Agent } from '../agent/agent.js';
 import { serveAgent } from '../agent/server.js';
 import { readTlsFiles } from '../agent/tls.js';
-import { createBackend } from '../backends/index.js';
+import { BACKEND_KINDS, type BackendKind, createBackend } from '../backends/index.js';
 import { badFlag } from '../errors.js';
 import type { CliContext } from './context.js';
 import { parseIntInRange } from './flags.js';
@@ -15,6 +15,8 @@ export interface AgentFlags {
   tlsCa?: string;
   maxSessions: string;
   nodeName?: string;
+  backend: string;
+  windowsTools?: string;
 }
 
 export function parseListen(value: string): string {
@@ -27,7 +29,10 @@ export async function runAgent(flags: AgentFlags, ctx: CliContext): Promise<numb
   const listen = parseListen(flags.listen);
   const maxSessions = parseIntInRange(flags.maxSessions, '--max-sessions', 1, 64);
   const tls = readTlsFiles({ ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey }, 'the agent');
-  const backend = createBackend();
+  if (!(BACKEND_KINDS as readonly string[]).includes(flags.backend)) throw badFlag('--backend', flags.backend, BACKEND_KINDS.join(', '));
+  const backend = createBackend(flags.backend as BackendKind, process.platform, flags.windowsTools);
+  // A previous agent killed hard may have left a pktmon session and its filters behind.
+  for (const line of (await backend.cleanupLeftovers?.()) ?? []) ctx.err.write(`cnspect agent: leftover cleanup: ${line}\n`);
   const agent = new Agent(backend, { maxSessions }, flags.nodeName);
   const server = await serveAgent(agent, { listen, tls });
   await backend.warmUp?.();
@@ -54,5 +59,7 @@ export function agentCommand(ctx: CliContext, setExit: (code: number) => void): 
     .option('--tls-ca <file>', 'CA that signs client certificates (PEM)')
     .option('--max-sessions <n>', 'concurrent capture sessions allowed', '8')
     .option('--node-name <name>', 'name reported to clients (default: host name)')
+    .option('--backend <kind>', `capture backend: ${BACKEND_KINDS.join(', ')} (auto = this OS)`, 'auto')
+    .option('--windows-tools <dir>', 'directory of stand-ins for pktmon/vfpctrl/hnsdiag (NAME.mjs), for testing the Windows backend off Windows')
     .action(async (flags: AgentFlags) => { setExit(await runAgent(flags, ctx)); });
 }

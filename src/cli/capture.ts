@@ -107,7 +107,7 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
     serverKind,
     request: {
       filter, type, durationMs: BigInt(durationMs), countersOnly, snaplenBytes: snaplen, maxBytes: BigInt(maxBytes), maxPackets: BigInt(maxPackets),
-      interface: iface, netns: flags.netns ?? '', counterIntervalMs: 0, pods: [], inPod: false,
+      interface: iface, netns: flags.netns ?? '', counterIntervalMs: 0, pods: [], inPod: false, needPacketBytes: flags.write !== undefined,
     },
     format,
     writePath: flags.write,

@@ -1,7 +1,7 @@
 // Where a capture's events go: packet lines (text or JSON) to a stream, packets to a pcapng file,
 // notices and summaries to stderr, counters kept for the final table. One instance serves every
 // node of a capture, so lines and files carry the node.
-import { type CaptureEvent, type CaptureSummary, type CounterSnapshot, type Drop, StopReason } from '../gen/cnspect/v1/agent.js';
+import { type CaptureEvent, type CaptureSummary, type CounterSnapshot, type Drop, type TextPacket, StopReason } from '../gen/cnspect/v1/agent.js';
 import { DIRECTION_FLAG_INBOUND, DIRECTION_FLAG_OUTBOUND } from '../packet/pcapng-writer.js';
 import { type Decoded, decode, newDecoded } from '../packet/decode.js';
 import { dstIp, srcIp } from '../packet/describe.js';
@@ -30,6 +30,7 @@ interface NodeState {
   summary?: CaptureSummary;
   lastCounters?: CounterSnapshot;
   sessionId?: string;
+  warnedText?: boolean;
 }
 
 export class CaptureOutput {
@@ -83,6 +84,18 @@ export class CaptureOutput {
             if (pods?.dst) rec.dstPod = pods.dst;
             this.line(this.o.format === 'json' ? JSON.stringify(rec) : safe(packetLine(rec, this.o.showNode)));
           }
+        }
+        break;
+      case 'records':
+        for (const i of e.value.interfaces) s.names.set(i.index, safe(i.name));
+        if (this.o.file && e.value.records.length && !s.warnedText) {
+          s.warnedText = true;
+          this.o.err.write(`${safe(node)}: this agent sends decoded text without packet bytes; they cannot go into ${this.o.file.path} (update the agent)\n`);
+        }
+        for (const r of e.value.records) {
+          const rec = textRecord(node, s.names.get(r.interfaceIndex) ?? `${r.interfaceIndex}`, r);
+          if (this.o.format === 'json') this.line(JSON.stringify(rec));
+          else if (this.o.format) this.line(safe(textLine(rec, this.o.showNode)));
         }
         break;
       case 'counters':
@@ -160,6 +173,36 @@ export function countersJson(node: string, c: CounterSnapshot): Record<string, u
   };
 }
 
+export interface TextPacketJson {
+  type: 'packet';
+  node: string;
+  time: string;
+  timestampNs: string;
+  /** pktmon component: "id:name". */
+  interface: string;
+  direction: 'in' | 'out' | 'unknown';
+  frameType: string;
+  length: number;
+  capturedLength: number;
+  info: string;
+  pktGroupId: string;
+  appearance: number;
+  edge: number;
+}
+
+function textRecord(node: string, iface: string, r: TextPacket): TextPacketJson {
+  return {
+    type: 'packet', node, time: nsToIso(r.timestampNs), timestampNs: r.timestampNs.toString(), interface: iface,
+    direction: r.direction === Direction.DIRECTION_INBOUND ? 'in' : r.direction === Direction.DIRECTION_OUTBOUND ? 'out' : 'unknown',
+    frameType: r.frameType, length: r.originalLength, capturedLength: r.loggedLength, info: r.summary, pktGroupId: r.groupId, appearance: r.appearance, edge: r.edge,
+  };
+}
+
+function textLine(r: TextPacketJson, withNode: boolean): string {
+  const dir = r.direction === 'unknown' ? '-' : r.direction;
+  return `${r.time.slice(11, 29)} ${withNode ? `${r.node} ` : ''}${r.interface} ${dir} #${r.appearance} ${r.frameType} len ${r.length}: ${r.info}`;
+}
+
 export function stopReasonName(r: StopReason): string {
   return (StopReason[r] ?? 'UNKNOWN').replace('STOP_REASON_', '').toLowerCase();
 }
@@ -177,6 +220,7 @@ export interface DropJson {
   netns: string;
   interface: string;
   count: number;
+  location?: string;
   srcPod?: string;
   dstPod?: string;
 }
@@ -184,6 +228,7 @@ export interface DropJson {
 function dropRecord(node: string, d: Drop, pods: Map<string, string> | undefined): DropJson {
   const rec: DropJson = { type: 'drop', node, time: nsToIso(d.timestampNs), reason: d.reason, protocol: d.ipProtocol, src: d.src, dst: d.dst, netns: d.netns, interface: d.interface, count: Number(d.count) };
   if (d.ipProtocol === 6 || d.ipProtocol === 17) { rec.srcPort = d.srcPort; rec.dstPort = d.dstPort; }
+  if (d.location) rec.location = d.location;
   const sp = pods?.get(d.src);
   const dp = pods?.get(d.dst);
   if (sp) rec.srcPod = sp;
@@ -197,7 +242,7 @@ function dropLine(r: DropJson, withNode: boolean): string {
   const ep = (a: string, p: number | undefined, pod: string | undefined): string => `${a || '?'}${p === undefined ? '' : `:${p}`}${pod ? ` (${pod})` : ''}`;
   const where = [r.netns, r.interface].filter(Boolean).join('/') || 'host';
   const what = r.src ? `${PROTO_NAMES[r.protocol] ?? `proto ${r.protocol}`} ${ep(r.src, r.srcPort, r.srcPod)} > ${ep(r.dst, r.dstPort, r.dstPod)}` : 'no IPv4 header';
-  return `${r.time.slice(11, 29)} ${withNode ? `${r.node} ` : ''}DROP ${r.reason} ${what} at ${where}${r.count > 1 ? ` x${r.count}` : ''}`;
+  return `${r.time.slice(11, 29)} ${withNode ? `${r.node} ` : ''}DROP ${r.reason} ${what} at ${where}${r.location ? ` (${r.location})` : ''}${r.count > 1 ? ` x${r.count}` : ''}`;
 }
 
 function summaryJson(node: string, s: CaptureSummary): Record<string, unknown> {

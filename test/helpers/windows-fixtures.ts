@@ -10,3 +10,8 @@ const local = fileURLToPath(new URL('../../../test/fixtures/windows/', import.me
 export function windowsFixture(path: string): string {
   return readFileSync(`${existsSync(shared + path) ? shared : local}${path}`, 'utf8');
 }
+
+/** The file's path (for stand-ins that replay it). */
+export function windowsFixturePath(path: string): string {
+  return `${existsSync(shared + path) ? shared : local}${path}`;
+}

@@ -53,7 +53,7 @@ export function endpointFromHns(o: Record<string, unknown>): Endpoint {
   const port = allocators.find((a) => a.Tag === 'Endpoint Port');
   const ns = o.Namespace as { ID?: string } | string | undefined;
   return {
-    name: String(o.Name ?? o.ID ?? o.Id), ips: [...ips], mac: mac(o.MacAddress), hostInterface: port ? String(port.ID ?? '') : '',
+    name: String(o.Name ?? o.ID ?? o.Id), ips: [...ips], mac: mac(o.MacAddress), hostInterface: port ? String(port.EndpointPortGuid ?? port.ID ?? '') : '',
     netns: typeof ns === 'string' ? ns : ns?.ID ?? '', network: String(o.VirtualNetworkName ?? o.HostComputeNetwork ?? o.VirtualNetwork ?? ''),
   };
 }

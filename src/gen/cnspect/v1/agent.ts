@@ -532,6 +532,12 @@ export interface CaptureRequest {
    * One pod per session then.
    */
   inPod: boolean;
+  /**
+   * The client needs packet bytes (it writes a pcapng). Agents whose live view is decoded text
+   * only (Windows pktmon real-time) then capture to a file on the node and send the packets when
+   * the capture stops.
+   */
+  needPacketBytes: boolean;
 }
 
 export interface PodRef {
@@ -548,6 +554,7 @@ export interface CaptureEvent {
     | { $case: "notice"; value: Notice }
     | { $case: "summary"; value: CaptureSummary }
     | { $case: "drops"; value: DropBatch }
+    | { $case: "records"; value: TextPacketBatch }
     | undefined;
 }
 
@@ -573,6 +580,8 @@ export interface Drop {
   netns: string;
   interface: string;
   count: bigint;
+  /** Where in the datapath it was dropped, when the OS says (Windows pktmon: the drop location name). */
+  location: string;
 }
 
 export interface DropBatch {
@@ -615,6 +624,31 @@ export interface Packet {
   originalLength: number;
   /** Captured bytes starting at the link layer (CaptureStarted.link_type). */
   data: Buffer;
+}
+
+/**
+ * A packet as a tool decoded it, without its bytes (Windows pktmon real-time gives only a text
+ * decode). Interfaces are pktmon components.
+ */
+export interface TextPacket {
+  timestampNs: bigint;
+  interfaceIndex: number;
+  direction: Direction;
+  originalLength: number;
+  loggedLength: number;
+  /** The tool's one-line decode (tcpdump-like), "" when it printed none. */
+  summary: string;
+  /** pktmon: the same packet seen at several components shares a group id; appearance counts them. */
+  groupId: string;
+  appearance: number;
+  edge: number;
+  /** Link type as the tool names it ("Ethernet", "WiFi", …). */
+  frameType: string;
+}
+
+export interface TextPacketBatch {
+  interfaces: Interface[];
+  records: TextPacket[];
 }
 
 export interface PacketBatch {
@@ -2720,6 +2754,7 @@ function createBaseCaptureRequest(): CaptureRequest {
     counterIntervalMs: 0,
     pods: [],
     inPod: false,
+    needPacketBytes: false,
   };
 }
 
@@ -2769,6 +2804,9 @@ export const CaptureRequest: MessageFns<CaptureRequest> = {
     }
     if (message.inPod !== false) {
       writer.uint32(96).bool(message.inPod);
+    }
+    if (message.needPacketBytes !== false) {
+      writer.uint32(104).bool(message.needPacketBytes);
     }
     return writer;
   },
@@ -2882,6 +2920,14 @@ export const CaptureRequest: MessageFns<CaptureRequest> = {
             message.inPod = reader.bool();
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.needPacketBytes = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2938,6 +2984,11 @@ export const CaptureRequest: MessageFns<CaptureRequest> = {
         : isSet(object.in_pod)
         ? globalThis.Boolean(object.in_pod)
         : false,
+      needPacketBytes: isSet(object.needPacketBytes)
+        ? globalThis.Boolean(object.needPacketBytes)
+        : isSet(object.need_packet_bytes)
+        ? globalThis.Boolean(object.need_packet_bytes)
+        : false,
     };
   },
 
@@ -2979,6 +3030,9 @@ export const CaptureRequest: MessageFns<CaptureRequest> = {
     if (message.inPod !== false) {
       obj.inPod = message.inPod;
     }
+    if (message.needPacketBytes !== false) {
+      obj.needPacketBytes = message.needPacketBytes;
+    }
     return obj;
   },
 
@@ -3005,6 +3059,7 @@ export const CaptureRequest: MessageFns<CaptureRequest> = {
     message.counterIntervalMs = object.counterIntervalMs ?? 0;
     message.pods = object.pods?.map((e) => PodRef.fromPartial(e)) || [];
     message.inPod = object.inPod ?? false;
+    message.needPacketBytes = object.needPacketBytes ?? false;
     return message;
   },
 };
@@ -3135,6 +3190,9 @@ export const CaptureEvent: MessageFns<CaptureEvent> = {
       case "drops":
         DropBatch.encode(message.event.value, writer.uint32(50).fork()).join();
         break;
+      case "records":
+        TextPacketBatch.encode(message.event.value, writer.uint32(58).fork()).join();
+        break;
     }
     return writer;
   },
@@ -3200,6 +3258,14 @@ export const CaptureEvent: MessageFns<CaptureEvent> = {
             message.event = { $case: "drops", value: DropBatch.decode(reader, reader.uint32()) };
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.event = { $case: "records", value: TextPacketBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3226,6 +3292,8 @@ export const CaptureEvent: MessageFns<CaptureEvent> = {
         ? { $case: "summary", value: CaptureSummary.fromJSON(object.summary) }
         : isSet(object.drops)
         ? { $case: "drops", value: DropBatch.fromJSON(object.drops) }
+        : isSet(object.records)
+        ? { $case: "records", value: TextPacketBatch.fromJSON(object.records) }
         : undefined,
     };
   },
@@ -3244,6 +3312,8 @@ export const CaptureEvent: MessageFns<CaptureEvent> = {
       obj.summary = CaptureSummary.toJSON(message.event.value);
     } else if (message.event?.$case === "drops") {
       obj.drops = DropBatch.toJSON(message.event.value);
+    } else if (message.event?.$case === "records") {
+      obj.records = TextPacketBatch.toJSON(message.event.value);
     }
     return obj;
   },
@@ -3290,6 +3360,12 @@ export const CaptureEvent: MessageFns<CaptureEvent> = {
         }
         break;
       }
+      case "records": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "records", value: TextPacketBatch.fromPartial(object.event.value) };
+        }
+        break;
+      }
     }
     return message;
   },
@@ -3309,6 +3385,7 @@ function createBaseDrop(): Drop {
     netns: "",
     interface: "",
     count: 0n,
+    location: "",
   };
 }
 
@@ -3358,6 +3435,9 @@ export const Drop: MessageFns<Drop> = {
         throw new globalThis.Error("value provided for field message.count of type uint64 too large");
       }
       writer.uint32(96).uint64(message.count);
+    }
+    if (message.location !== "") {
+      writer.uint32(106).string(message.location);
     }
     return writer;
   },
@@ -3471,6 +3551,14 @@ export const Drop: MessageFns<Drop> = {
             message.count = reader.uint64() as bigint;
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.location = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3521,6 +3609,7 @@ export const Drop: MessageFns<Drop> = {
       netns: isSet(object.netns) ? globalThis.String(object.netns) : "",
       interface: isSet(object.interface) ? globalThis.String(object.interface) : "",
       count: isSet(object.count) ? BigInt(object.count) : 0n,
+      location: isSet(object.location) ? globalThis.String(object.location) : "",
     };
   },
 
@@ -3562,6 +3651,9 @@ export const Drop: MessageFns<Drop> = {
     if (message.count !== 0n) {
       obj.count = message.count.toString();
     }
+    if (message.location !== "") {
+      obj.location = message.location;
+    }
     return obj;
   },
 
@@ -3586,6 +3678,7 @@ export const Drop: MessageFns<Drop> = {
     message.netns = object.netns ?? "";
     message.interface = object.interface ?? "";
     message.count = (object.count !== undefined && object.count !== null) ? BigInt(object.count) : 0n;
+    message.location = object.location ?? "";
     return message;
   },
 };
@@ -4178,6 +4271,346 @@ export const Packet: MessageFns<Packet> = {
     message.direction = object.direction ?? 0;
     message.originalLength = object.originalLength ?? 0;
     message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseTextPacket(): TextPacket {
+  return {
+    timestampNs: 0n,
+    interfaceIndex: 0,
+    direction: 0,
+    originalLength: 0,
+    loggedLength: 0,
+    summary: "",
+    groupId: "",
+    appearance: 0,
+    edge: 0,
+    frameType: "",
+  };
+}
+
+export const TextPacket: MessageFns<TextPacket> = {
+  encode(message: TextPacket, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.timestampNs !== 0n) {
+      if (BigInt.asUintN(64, message.timestampNs) !== message.timestampNs) {
+        throw new globalThis.Error("value provided for field message.timestampNs of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.timestampNs);
+    }
+    if (message.interfaceIndex !== 0) {
+      writer.uint32(16).uint32(message.interfaceIndex);
+    }
+    if (message.direction !== 0) {
+      writer.uint32(24).int32(message.direction);
+    }
+    if (message.originalLength !== 0) {
+      writer.uint32(32).uint32(message.originalLength);
+    }
+    if (message.loggedLength !== 0) {
+      writer.uint32(40).uint32(message.loggedLength);
+    }
+    if (message.summary !== "") {
+      writer.uint32(50).string(message.summary);
+    }
+    if (message.groupId !== "") {
+      writer.uint32(58).string(message.groupId);
+    }
+    if (message.appearance !== 0) {
+      writer.uint32(64).uint32(message.appearance);
+    }
+    if (message.edge !== 0) {
+      writer.uint32(72).uint32(message.edge);
+    }
+    if (message.frameType !== "") {
+      writer.uint32(82).string(message.frameType);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TextPacket {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTextPacket();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.timestampNs = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.interfaceIndex = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.direction = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.originalLength = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.loggedLength = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.summary = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.groupId = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.appearance = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.edge = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.frameType = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TextPacket {
+    return {
+      timestampNs: isSet(object.timestampNs)
+        ? BigInt(object.timestampNs)
+        : isSet(object.timestamp_ns)
+        ? BigInt(object.timestamp_ns)
+        : 0n,
+      interfaceIndex: isSet(object.interfaceIndex)
+        ? globalThis.Number(object.interfaceIndex)
+        : isSet(object.interface_index)
+        ? globalThis.Number(object.interface_index)
+        : 0,
+      direction: isSet(object.direction) ? directionFromJSON(object.direction) : 0,
+      originalLength: isSet(object.originalLength)
+        ? globalThis.Number(object.originalLength)
+        : isSet(object.original_length)
+        ? globalThis.Number(object.original_length)
+        : 0,
+      loggedLength: isSet(object.loggedLength)
+        ? globalThis.Number(object.loggedLength)
+        : isSet(object.logged_length)
+        ? globalThis.Number(object.logged_length)
+        : 0,
+      summary: isSet(object.summary) ? globalThis.String(object.summary) : "",
+      groupId: isSet(object.groupId)
+        ? globalThis.String(object.groupId)
+        : isSet(object.group_id)
+        ? globalThis.String(object.group_id)
+        : "",
+      appearance: isSet(object.appearance) ? globalThis.Number(object.appearance) : 0,
+      edge: isSet(object.edge) ? globalThis.Number(object.edge) : 0,
+      frameType: isSet(object.frameType)
+        ? globalThis.String(object.frameType)
+        : isSet(object.frame_type)
+        ? globalThis.String(object.frame_type)
+        : "",
+    };
+  },
+
+  toJSON(message: TextPacket): unknown {
+    const obj: any = {};
+    if (message.timestampNs !== 0n) {
+      obj.timestampNs = message.timestampNs.toString();
+    }
+    if (message.interfaceIndex !== 0) {
+      obj.interfaceIndex = Math.round(message.interfaceIndex);
+    }
+    if (message.direction !== 0) {
+      obj.direction = directionToJSON(message.direction);
+    }
+    if (message.originalLength !== 0) {
+      obj.originalLength = Math.round(message.originalLength);
+    }
+    if (message.loggedLength !== 0) {
+      obj.loggedLength = Math.round(message.loggedLength);
+    }
+    if (message.summary !== "") {
+      obj.summary = message.summary;
+    }
+    if (message.groupId !== "") {
+      obj.groupId = message.groupId;
+    }
+    if (message.appearance !== 0) {
+      obj.appearance = Math.round(message.appearance);
+    }
+    if (message.edge !== 0) {
+      obj.edge = Math.round(message.edge);
+    }
+    if (message.frameType !== "") {
+      obj.frameType = message.frameType;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TextPacket>, I>>(base?: I): TextPacket {
+    return TextPacket.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TextPacket>, I>>(object: I): TextPacket {
+    const message = createBaseTextPacket();
+    message.timestampNs = (object.timestampNs !== undefined && object.timestampNs !== null)
+      ? BigInt(object.timestampNs)
+      : 0n;
+    message.interfaceIndex = object.interfaceIndex ?? 0;
+    message.direction = object.direction ?? 0;
+    message.originalLength = object.originalLength ?? 0;
+    message.loggedLength = object.loggedLength ?? 0;
+    message.summary = object.summary ?? "";
+    message.groupId = object.groupId ?? "";
+    message.appearance = object.appearance ?? 0;
+    message.edge = object.edge ?? 0;
+    message.frameType = object.frameType ?? "";
+    return message;
+  },
+};
+
+function createBaseTextPacketBatch(): TextPacketBatch {
+  return { interfaces: [], records: [] };
+}
+
+export const TextPacketBatch: MessageFns<TextPacketBatch> = {
+  encode(message: TextPacketBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.interfaces) {
+      Interface.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.records) {
+      TextPacket.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TextPacketBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTextPacketBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.interfaces.push(Interface.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.records.push(TextPacket.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TextPacketBatch {
+    return {
+      interfaces: globalThis.Array.isArray(object?.interfaces)
+        ? object.interfaces.map((e: any) => Interface.fromJSON(e))
+        : [],
+      records: globalThis.Array.isArray(object?.records) ? object.records.map((e: any) => TextPacket.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TextPacketBatch): unknown {
+    const obj: any = {};
+    if (message.interfaces?.length) {
+      obj.interfaces = message.interfaces.map((e) => Interface.toJSON(e));
+    }
+    if (message.records?.length) {
+      obj.records = message.records.map((e) => TextPacket.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TextPacketBatch>, I>>(base?: I): TextPacketBatch {
+    return TextPacketBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TextPacketBatch>, I>>(object: I): TextPacketBatch {
+    const message = createBaseTextPacketBatch();
+    message.interfaces = object.interfaces?.map((e) => Interface.fromPartial(e)) || [];
+    message.records = object.records?.map((e) => TextPacket.fromPartial(e)) || [];
     return message;
   },
 };
