@@ -4,7 +4,9 @@ import { windowsFixture } from '../helpers/windows-fixtures.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pktmonFilterArgs } from '../../src/backends/windows/pktmon-filter.js';
-import { componentForMac, parseCaseTable, parsePktmonHeader, parsePktmonList, parsePktmonPackets } from '../../src/backends/windows/pktmon-parse.js';
+import { componentForMac, endpointsFromDecode, parseCaseTable, parsePktmonCounterRecords, parsePktmonCountersJson, parsePktmonHeader, parsePktmonList, parsePktmonPackets, pktmonTimeNs } from '../../src/backends/windows/pktmon-parse.js';
+import { DROP_LOCATIONS, DROP_REASONS } from '../../src/backends/windows/pktmon-tables.js';
+import { pktmonRecord } from '../../src/backends/windows/pktmon.js';
 import { filterFromTokens } from '../../src/packet/filter.js';
 
 const fixture = windowsFixture;
@@ -75,5 +77,70 @@ describe('pktmon text parsers (real outputs)', () => {
     assert.equal(reasons.get(12), 'Failed security policy');
     assert.equal(reasons.get(23), 'MTU mismatch');
     assert.throws(() => parseCaseTable('nothing here'), { code: 'CNSPECT_TOOL_FAILED' });
+  });
+
+  it('reads a drop header in the documented field order (DropReason, DropLocation before the sizes) and maps both codes', () => {
+    // pktmon.sys message 0xb00000aa ("Drop: PktGroupId %1, … Filter %8, DropReason %9, DropLocation %10, OriginalSize %11, LoggedSize %12")
+    // filled with the values of the first recorded real-time packet.
+    const line = '23:02:26.539704700 Drop: PktGroupId 562949953421500, PktNumber 1, Appearance 1, Direction Tx , Type Ethernet , Component 78, Edge 1, Filter 1, DropReason 12, DropLocation 0xE0002001, OriginalSize 66, LoggedSize 66';
+    const p = parsePktmonHeader(line)!;
+    assert.deepEqual([p.component, p.filter, p.dropReason, p.dropLocation, p.originalSize, p.loggedSize], [78, 1, 12, 0xE0002001, 66, 66]);
+    p.decode = parsePktmonPackets(fixture('pktmon-realtime/rosesecurity-etw-realtime-tcp-syn.txt'))[0]!.decode;
+    const { drop } = pktmonRecord(p, new Date(2024, 3, 2, 23, 3).getTime());
+    assert.deepEqual({ ...drop!, timeMs: 0 }, { timeMs: 0, reason: 'FailedSecurityPolicy', reasonCode: 12, src: '192.168.0.62', dst: '172.217.2.115', ipProtocol: 6, srcPort: 65066, dstPort: 443,
+      netnsInode: 0, netns: '', interface: '78', count: 1, location: 'VMS_EXT_FILTER_DEST_PROC1' });
+    // A reason printed as text (a value map) is kept as the words.
+    assert.equal(parsePktmonHeader(line.replace('DropReason 12', 'DropReason IPSec drop'))!.dropReason, 'IPSec drop');
+  });
+
+  it('reads addresses out of decode lines (IPv4 with ports, DNS, none)', () => {
+    assert.deepEqual(endpointsFromDecode(parsePktmonPackets(fixture('pktmon-etl2txt/msdocs-container-dns-etl2txt-packet.txt'))[0]!.decode!),
+      { src: '10.127.130.152', dst: '8.8.8.8', srcPort: 59312, dstPort: 53, ipProtocol: 17 });
+    assert.equal(endpointsFromDecode(parsePktmonPackets(fixture('pktmon-etl2txt/logparser-wifi-etl2txt-packet.txt'))[0]!.decode!), undefined);
+  });
+
+  it('dates a real-time time of day nearest to now (across midnight too); etl2txt times carry their date', () => {
+    const at = (h: number, m: number, d = 2): number => new Date(2024, 3, d, h, m).getTime();
+    assert.equal(pktmonTimeNs('23:02:26.539704700', at(23, 3)), BigInt(new Date(2024, 3, 2, 23, 2, 26).getTime()) * 1_000_000n + 539_704_700n);
+    assert.equal(pktmonTimeNs('23:59:59.5', at(0, 0, 3)), BigInt(new Date(2024, 3, 2, 23, 59, 59).getTime()) * 1_000_000n + 500_000_000n);
+    assert.equal(pktmonTimeNs('2024-03-20 14:13:45.720095500', at(1, 0)), BigInt(new Date(2024, 2, 20, 14, 13, 45).getTime()) * 1_000_000n + 720_095_500n);
+    assert.throws(() => pktmonTimeNs('yesterday', 0), { code: 'CNSPECT_TOOL_FAILED' });
+  });
+
+  it('reads per-component counters from the records pktmon writes at the end of a log', () => {
+    const vms = parsePktmonCounterRecords(fixture('pktmon-etl2txt/wc439-components-135-134-vmswitch.txt'));
+    const c135 = vms.find((c) => c.id === 135)!;
+    assert.equal(c135.mac, '00-15-5D-3A-AA-31');
+    assert.deepEqual(c135.drop, { inPackets: 0, inBytes: 0, outPackets: 0, outBytes: 0 });
+    const c134 = vms.find((c) => c.id === 134)!;
+    assert.deepEqual([c134.type, c134.name, c134.description, c134.mac], ['VmsMiniport', 'vmswitch.sys', 'cbr0_ep', '00-15-5D-C5-E2-88']);
+    const tcpip = parsePktmonCounterRecords(fixture('pktmon-etl2txt/wc439-components-78-77-tcpip6.txt'));
+    assert.deepEqual(tcpip.find((c) => c.id === 77)!.name, 'tcpip.sys');
+    assert.deepEqual(tcpip.find((c) => c.id === 78)!.flow, { inPackets: 0, inBytes: 0, outPackets: 0, outBytes: 0 });
+    const nic = parsePktmonCounterRecords(fixture('pktmon-etl2txt/msdocs-container-dns-etl2txt-component-6.txt'));
+    assert.deepEqual([nic[0]!.id, nic[0]!.name, nic[0]!.description, nic[0]!.mac], [6, 'netvsc.sys', 'Microsoft Hyper-V Network Adapter #2', '00-15-5D-C8-8E-16']);
+    assert.throws(() => parsePktmonCounterRecords('[x] Drop Counters: Component 5, Direction In = Rx , Packets In 0'), /drop counter record/);
+  });
+
+  it('reads `pktmon counters --json` in the shape its public consumers rely on, and refuses anything else', () => {
+    // No recorded output is public: the shape is the one scripts that read it use (Group → Components → Counters).
+    const c = parsePktmonCountersJson(JSON.stringify([{ Group: 'Ethernet 2', Components: [{ Id: 9, Name: 'Ethernet 2', Counters: [
+      { Type: 'Flow', Inbound: { Packets: 3, Bytes: 300 }, Outbound: { Packets: 2, Bytes: 120 } }, { Type: 'Drop', Inbound: { Packets: 1, Bytes: 60 } }] }] }]));
+    assert.deepEqual(c, [{ id: 9, name: 'Ethernet 2', description: 'Ethernet 2', type: '', mac: '', flow: { inPackets: 3, inBytes: 300, outPackets: 2, outBytes: 120 }, drop: { inPackets: 1, inBytes: 60, outPackets: 0, outBytes: 0 } }]);
+    assert.throws(() => parsePktmonCountersJson(fixture('pktmon-list/msquic-tsg-pktmon-list-network-adapters.txt')), /counters JSON/);
+    assert.throws(() => parsePktmonCountersJson('[{"Group":"x"}]'), /without "Components"/);
+    assert.throws(() => parsePktmonCountersJson('[{"Components":[{"Name":"a","Counters":[{"Inbound":{"Packets":-1}}]}]}]'), /Inbound.Packets is not a count/);
+  });
+
+  it('carries the documented drop tables unchanged (generated from them)', () => {
+    const reasons = parseCaseTable(fixture('pktmon-drop-reasons/netmon-parser-pktmon-dropreason-table.txt'));
+    for (const [code, text] of reasons) assert.equal(DROP_REASONS.get(code)?.[1], text, `reason ${code}`);
+    const enumText = fixture('pktmon-drop-reasons/msdocs-win32-pktmon-drop-reason-enum.txt');
+    const names = [...enumText.matchAll(/^\s*PktMonDrop_(\w+)\s*=\s*(\d+)/gm)];
+    for (const m of names) assert.equal(DROP_REASONS.get(Number(m[2]))?.[0], m[1]);
+    assert.equal(DROP_REASONS.size, new Set([...names.map((m) => Number(m[2])), ...reasons.keys()]).size);
+    const locations = [...fixture('pktmon-drop-reasons/msdocs-win32-pktmon-drop-location-enum.txt').matchAll(/^\s*PMLOC_(\w+)\s*=\s*(0x[0-9A-Fa-f]+)/gm)];
+    assert.equal(DROP_LOCATIONS.size, locations.length);
+    for (const m of locations) assert.equal(DROP_LOCATIONS.get(Number(m[2])), m[1]);
   });
 });

@@ -201,7 +201,9 @@ export function parsePktmonCounterRecords(text: string): PktmonComponentCounters
     return { inPackets: num(tail[1]), inBytes: num(tail[2]), outPackets: num(tail[4]), outBytes: num(tail[5]) };
   };
   for (const raw of text.split(/\r?\n/)) {
-    const m = /(?:^|\]\s+)(Component|Property|Drop Counters|Flow Counters):?\s+Component(?: Id)?\s+(\d+),\s*(.*?)\s*$/.exec(raw);
+    // "Component 6, Type …" (newer builds) or "Component: Id 6, Type …"; the others name "Component [Id] N".
+    const m = /(?:^|\]\s+)(Component):?\s+(?:Id\s+)?(\d+),\s*(Type\s.*?)\s*$/.exec(raw)
+      ?? /(?:^|\]\s+)(Property|Drop Counters|Flow Counters):\s+Component(?: Id)?\s+(\d+),\s*(.*?)\s*$/.exec(raw);
     if (!m) continue;
     const c = get(Number(m[2]));
     const rest = m[3]!;

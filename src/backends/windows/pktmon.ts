@@ -149,7 +149,7 @@ export function pktmonRecord(p: PktmonPacket, nowMs: number): { text?: CapturedT
     const loc = p.dropLocation;
     return {
       drop: {
-        timeMs: Number(timeNs / 1_000_000n), reason: code >= 0 ? DROP_REASONS.get(code)?.[0] ?? `reason ${code}` : String(p.dropReason), reasonCode: Math.max(code, 0),
+        timeMs: Number(timeNs / 1_000_000n), reason: code >= 0 ? DROP_REASONS.get(code)?.find(Boolean) ?? `reason ${code}` : String(p.dropReason), reasonCode: Math.max(code, 0),
         src: ep?.src ?? '', dst: ep?.dst ?? '', ipProtocol: ep?.ipProtocol ?? 0, srcPort: ep?.srcPort ?? 0, dstPort: ep?.dstPort ?? 0,
         netnsInode: 0, netns: '', interface: String(p.component), count: 1,
         location: typeof loc === 'number' ? DROP_LOCATIONS.get(loc) ?? `0x${loc.toString(16).toUpperCase()}` : loc ?? '',
