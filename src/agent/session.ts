@@ -56,6 +56,8 @@ export class CaptureSession {
   private durationTimer: NodeJS.Timeout | undefined;
   private stopReason: StopReason | undefined;
   private error: Error | undefined;
+  /** The backend's start, awaited by a stop that comes in the middle of it. */
+  private starting: Promise<CaptureHandle> | undefined;
   /** Set once the backend has stopped: nothing more is taken. */
   private closed = false;
   private finished: Promise<void> | undefined;
@@ -77,11 +79,18 @@ export class CaptureSession {
   /** Starts the backend; throws (coded) if it cannot. Events flow from then on. */
   async start(): Promise<void> {
     const { spec } = this.options;
-    this.handle = await this.backend.start(spec, {
-      packet: (p) => this.onPacket(p), drops: (d) => this.onDrops(d), texts: (t) => this.onTexts(t),
+    // What a backend reports while it is still starting waits until the session has announced itself.
+    let early: Array<() => void> | undefined = [];
+    const later = (fn: () => void): void => { if (early) early.push(fn); else fn(); };
+    this.starting = this.backend.start(spec, {
+      // A packet's bytes are only valid during the call: a deferred one keeps a copy.
+      packet: (p) => { if (early) { const kept = { ...p, data: Buffer.from(p.data) }; early.push(() => this.onPacket(kept)); } else this.onPacket(p); },
+      drops: (d) => later(() => this.onDrops(d)), texts: (t) => later(() => this.onTexts(t)),
       drain: () => { this.flush(); return this.events.belowHalf(); },
-      notice: (code, message, warning) => this.events.push({ event: { $case: 'notice', value: { level: warning ? Notice_Level.LEVEL_WARNING : Notice_Level.LEVEL_INFO, code, message } } }),
+      notice: (code, message, warning) => later(() => this.events.push({ event: { $case: 'notice', value: { level: warning ? Notice_Level.LEVEL_WARNING : Notice_Level.LEVEL_INFO, code, message } } })),
     });
+    this.handle = await this.starting;
+    if (this.stopReason !== undefined) return; // stopped while starting: finish() stops the handle
     this.events.push({
       event: {
         $case: 'started',
@@ -91,6 +100,9 @@ export class CaptureSession {
         },
       },
     });
+    const queued = early;
+    early = undefined;
+    for (const run of queued) run();
     void this.handle.ended.then(({ error }) => {
       if (error) { this.error = error; void this.stop(StopReason.STOP_REASON_ERROR); }
       else void this.stop(StopReason.STOP_REASON_STOPPED);
@@ -264,6 +276,8 @@ export class CaptureSession {
     clearTimeout(this.durationTimer);
     clearInterval(this.counterTimer);
     try {
+      // A stop during the start (agent exit, client gone) waits for it, then stops what started.
+      this.handle ??= await this.starting?.catch(() => undefined);
       await this.handle?.stop();
     } catch (err) {
       this.error ??= err as Error;
