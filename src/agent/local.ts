@@ -12,7 +12,7 @@ export async function startLocalAgent(): Promise<{ agent: Agent; close(): Promis
   let path: string | undefined;
   try {
     path = localSocketPath();
-    rmSync(path, { force: true });
+    if (process.platform !== 'win32') rmSync(path, { force: true }); // a stale socket file of a dead process
     server = await serveAgent(agent, { listen: `unix:${path}` });
   } catch {
     // Without the socket only `counter` from another terminal is lost; the capture still works.
@@ -23,7 +23,7 @@ export async function startLocalAgent(): Promise<{ agent: Agent; close(): Promis
     close: async () => {
       await agent.close();
       await server?.close();
-      if (path) rmSync(path, { force: true });
+      if (path && process.platform !== 'win32') rmSync(path, { force: true });
     },
   };
 }
