@@ -107,19 +107,25 @@ export class Child {
   }
 }
 
-/** Runs a command to completion and returns its stdout; throws a coded error on failure. */
-export async function run(argv: readonly string[], what: string, timeoutMs = 10_000): Promise<string> {
+/** Runs a command to completion (killed after `timeoutMs`): how it exited, its stdout and stderr. */
+export async function runToEnd(argv: readonly string[], timeoutMs: number): Promise<{ info: ExitInfo; out: string; err: string }> {
   const child = new Child(argv, { dieWithParent: true });
   let out = '';
   child.process.stdout!.setEncoding('utf8');
   child.process.stdout!.on('data', (s: string) => { out += s; });
   const timer = setTimeout(() => { void child.stop('SIGKILL', 0); }, timeoutMs);
   const info = await child.exited.finally(() => clearTimeout(timer));
-  if (info.exitCode === 127 && /not found/.test(child.stderr)) {
+  return { info, out, err: child.stderr };
+}
+
+/** Runs a command to completion and returns its stdout; throws a coded error on failure. */
+export async function run(argv: readonly string[], what: string, timeoutMs = 10_000): Promise<string> {
+  const { info, out, err } = await runToEnd(argv, timeoutMs);
+  if (info.exitCode === 127 && /not found/.test(err)) {
     throw new CnspectError('CNSPECT_TOOL_MISSING', `${argv[0]} is not installed (needed to ${what})`, { hint: `install it (Debian: apt-get install ${toolPackage(argv[0]!)})` });
   }
   if (info.exitCode !== 0) {
-    throw new CnspectError('CNSPECT_TOOL_FAILED', `${what} failed: ${argv.join(' ')} exited with ${info.exitCode ?? info.signal}: ${child.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    throw new CnspectError('CNSPECT_TOOL_FAILED', `${what} failed: ${argv.join(' ')} exited with ${info.exitCode ?? info.signal}: ${err.trim().split('\n').slice(-3).join(' | ')}`);
   }
   return out;
 }

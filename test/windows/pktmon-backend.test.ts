@@ -3,7 +3,6 @@
 // path, one session per node, leftovers at agent start, file mode converted to pcapng.
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +13,7 @@ import { parsePktmonList } from '../../src/backends/windows/pktmon-parse.js';
 import { CaptureType, Direction, StopReason, type TextPacket } from '../../src/gen/cnspect/v1/agent.js';
 import { decode } from '../../src/packet/decode.js';
 import { request, startCapture } from '../helpers/capture.js';
-import { makeStandIns, type StandIns } from '../helpers/standins.js';
+import { loopbackIcmpPcapng, makeStandIns, type StandIns } from '../helpers/standins.js';
 import { waitFor } from '../helpers/wait.js';
 import { windowsFixture } from '../helpers/windows-fixtures.js';
 
@@ -145,21 +144,9 @@ describe('Windows backend (pktmon stand-in replaying real output)', () => {
   });
 
   it('with -w, captures to an ETL file and streams the packets of its etl2pcap conversion when stopped', async () => {
-    // The conversion's output: a real pcapng of real ICMP echoes on loopback (tcpdump, then editcap).
     const work = mkdtempSync(join(tmpdir(), 'cnspect-etl-'));
     try {
-      const pcap = join(work, 'lo.pcap');
-      const pcapng = join(work, 'lo.pcapng');
-      const dump = spawn('tcpdump', ['-i', 'lo', '-U', '-c', '6', '-w', pcap, 'icmp and host 127.0.0.1'], { stdio: 'ignore' });
-      const dumped = new Promise((resolve) => dump.once('exit', resolve));
-      try {
-        await waitFor(() => existsSync(pcap), 'tcpdump to open its file');
-        await waitFor(() => spawnSync('ping', ['-c', '1', '-W', '1', '127.0.0.1']).status === 0 && dump.exitCode !== null, 'six ICMP packets', 15_000, 100);
-      } finally {
-        if (dump.exitCode === null) dump.kill();
-        await dumped;
-      }
-      assert.equal(spawnSync('editcap', ['-F', 'pcapng', pcap, pcapng]).status, 0);
+      const pcapng = await loopbackIcmpPcapng(work, 6);
       const { s, agent } = setup({}, { pcapng });
       const cap = await startCapture(agent, request({ needPacketBytes: true, snaplenBytes: 128, tokens: { protocols: ['ICMP'] } }));
       const etl = join(s.tools.workDir, (/cnspect-[0-9a-f]+\.etl/.exec(cap.started.capturePoint) ?? [''])[0]);

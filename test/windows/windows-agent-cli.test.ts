@@ -4,14 +4,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initCertificates } from '../../src/agent/certs.js';
 import { agentFilesIn, clientFilesIn } from '../../src/agent/tls.js';
 import { runCli } from '../helpers/cli.js';
-import { makeStandIns, type StandIns } from '../helpers/standins.js';
+import { loopbackIcmpPcapng, makeStandIns, type StandIns } from '../helpers/standins.js';
 import { waitFor } from '../helpers/wait.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/cnspect.js', import.meta.url));
@@ -26,19 +26,7 @@ describe('Windows agent through the CLI (stand-ins for the Windows tools)', () =
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cnspect-winagent-'));
-    // What etl2pcap "converts" to: a real pcapng of real ICMP echoes on loopback (tcpdump, then editcap).
-    const pcap = join(dir, 'lo.pcap');
-    pcapng = join(dir, 'lo.pcapng');
-    const dump = spawn('tcpdump', ['-i', 'lo', '-U', '-c', '4', '-w', pcap, 'icmp and host 127.0.0.1'], { stdio: 'ignore' });
-    const dumped = new Promise((resolve) => dump.once('exit', resolve));
-    try {
-      await waitFor(() => existsSync(pcap), 'tcpdump to open its file');
-      await waitFor(() => spawnSync('ping', ['-c', '1', '-W', '1', '127.0.0.1']).status === 0 && dump.exitCode !== null, 'four ICMP packets', 15_000, 100);
-    } finally {
-      if (dump.exitCode === null) dump.kill();
-      await dumped;
-    }
-    assert.equal(spawnSync('editcap', ['-F', 'pcapng', pcap, pcapng]).status, 0);
+    pcapng = await loopbackIcmpPcapng(dir, 4);
     s = makeStandIns({}, { pcapng });
     const tls = join(dir, 'tls');
     await initCertificates(tls, ['127.0.0.1']);

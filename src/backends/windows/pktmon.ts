@@ -164,8 +164,27 @@ export function pktmonRecord(p: PktmonPacket, nowMs: number): { text?: CapturedT
   };
 }
 
+/** What both pktmon handles share: component names, pktmon's counters, no kernel drop figure. */
+abstract class PktmonHandle {
+  constructor(protected readonly backend: PktmonBackend, protected readonly names: Map<number, string>) {}
+
+  interfaceName(ifindex: number): string {
+    return this.names.get(ifindex) ?? String(ifindex);
+  }
+
+  interfaceStats(): Promise<Array<{ name: string; stats: LinkStats }>> {
+    return this.backend.componentStats(this.names);
+  }
+
+  kernelDropped(): number {
+    return 0;
+  }
+
+  requestStats(): void {}
+}
+
 /** pktmon --log-mode real-time: header line + indented decode line per packet on stdout. */
-class RealtimeCapture implements CaptureHandle {
+class RealtimeCapture extends PktmonHandle implements CaptureHandle {
   readonly linkType = LINKTYPE_ETHERNET;
   readonly ended: Promise<{ error?: Error }>;
   private partial = '';
@@ -176,9 +195,10 @@ class RealtimeCapture implements CaptureHandle {
   sawPacket = false;
 
   private constructor(
-    private readonly backend: PktmonBackend, private readonly child: Child, private readonly sink: CaptureSink, readonly capturePoint: string,
-    readonly filterExpression: string, readonly snaplen: number, private readonly names: Map<number, string>,
+    backend: PktmonBackend, private readonly child: Child, private readonly sink: CaptureSink, readonly capturePoint: string,
+    readonly filterExpression: string, readonly snaplen: number, names: Map<number, string>,
   ) {
+    super(backend, names);
     child.process.stdout!.setEncoding('utf8');
     child.process.stdout!.on('data', (s: string) => this.onData(s));
     this.ended = child.exited.then(async (info) => {
@@ -266,20 +286,6 @@ class RealtimeCapture implements CaptureHandle {
     if (r.drop) this.sink.drops?.([r.drop]);
   }
 
-  interfaceName(ifindex: number): string {
-    return this.names.get(ifindex) ?? String(ifindex);
-  }
-
-  interfaceStats(): Promise<Array<{ name: string; stats: LinkStats }>> {
-    return this.backend.componentStats(this.names);
-  }
-
-  kernelDropped(): number {
-    return 0;
-  }
-
-  requestStats(): void {}
-
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       // `pktmon stop` ends the session and with it the real-time process; kill it if it lingers.
@@ -295,16 +301,15 @@ class RealtimeCapture implements CaptureHandle {
 }
 
 /** pktmon writing an ETL file; at stop converted with `pktmon etl2pcap` and streamed back. */
-class FileCapture implements CaptureHandle {
+class FileCapture extends PktmonHandle implements CaptureHandle {
   readonly linkType = LINKTYPE_ETHERNET;
   readonly deliversAtStop = true;
   readonly ended: Promise<{ error?: Error }>;
   private endedResolve!: (v: { error?: Error }) => void;
   private stopping: Promise<void> | undefined;
-  private readonly names = new Map<number, string>();
-
-  private constructor(private readonly backend: PktmonBackend, private readonly sink: CaptureSink, private readonly etl: string, readonly capturePoint: string,
+  private constructor(backend: PktmonBackend, private readonly sink: CaptureSink, private readonly etl: string, readonly capturePoint: string,
     readonly filterExpression: string, readonly snaplen: number) {
+    super(backend, new Map());
     this.ended = new Promise((resolve) => { this.endedResolve = resolve; });
   }
 
@@ -315,20 +320,6 @@ class FileCapture implements CaptureHandle {
     sink.notice?.('CNSPECT_FILE_MODE', `pktmon writes the packets to ${etl} on the node (Windows gives packet bytes only in a file); they are converted and sent when the capture stops`);
     return new FileCapture(backend, sink, etl, `${where}, to ${etl}`, expression, spec.snaplen);
   }
-
-  interfaceName(ifindex: number): string {
-    return this.names.get(ifindex) ?? String(ifindex);
-  }
-
-  interfaceStats(): Promise<Array<{ name: string; stats: LinkStats }>> {
-    return this.backend.componentStats(this.names);
-  }
-
-  kernelDropped(): number {
-    return 0;
-  }
-
-  requestStats(): void {}
 
   stop(): Promise<void> {
     this.stopping ??= this.finish().then(() => this.endedResolve({}), (err: Error) => { this.endedResolve({ error: err }); throw err; });

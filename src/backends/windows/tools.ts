@@ -2,7 +2,7 @@
 // Each tool is an argv prefix so tests can put recorded-output stand-ins in their place.
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { Child } from '../../agent/child.js';
+import { runToEnd } from '../../agent/child.js';
 import { CnspectError } from '../../errors.js';
 
 export interface WindowsTools {
@@ -28,16 +28,11 @@ export interface ToolResult { code: number | null; out: string }
 
 /** Runs a tool to completion; stdout and stderr together (pktmon reports errors on stdout). */
 export async function runTool(prefix: readonly string[], args: readonly string[], timeoutMs = 30_000): Promise<ToolResult> {
-  const child = new Child([...prefix, ...args], { dieWithParent: true });
-  let out = '';
-  child.process.stdout!.setEncoding('utf8');
-  child.process.stdout!.on('data', (s: string) => { out += s; });
-  const timer = setTimeout(() => { void child.stop('SIGKILL', 0); }, timeoutMs);
-  const info = await child.exited.finally(() => clearTimeout(timer));
-  if (info.exitCode === 127 && /not found/.test(child.stderr)) {
+  const { info, out, err } = await runToEnd([...prefix, ...args], timeoutMs);
+  if (info.exitCode === 127 && /not found/.test(err)) {
     throw new CnspectError('CNSPECT_TOOL_MISSING', `${prefix.at(-1)} is not available on this node`, { hint: 'pktmon, vfpctrl and hnsdiag ship with Windows Server 2019 and later; run the agent as a HostProcess container (cnspect deploy --windows)' });
   }
-  return { code: info.exitCode, out: out + child.stderr };
+  return { code: info.exitCode, out: out + err };
 }
 
 /** Like runTool, but a non-zero exit is a coded error carrying the tool's own words. */
