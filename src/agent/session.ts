@@ -31,6 +31,8 @@ export interface SessionOptions {
 
 interface IfaceCount { rxP: number; rxB: number; txP: number; txB: number; oP: number; oB: number }
 
+const wireDirection = (d: Dir): Direction => (d === Dir.In ? Direction.DIRECTION_INBOUND : d === Dir.Out ? Direction.DIRECTION_OUTBOUND : Direction.DIRECTION_UNKNOWN);
+
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 export class CaptureSession {
@@ -121,12 +123,17 @@ export class CaptureSession {
     return this.stopReason === undefined || (this.handle?.deliversAtStop === true && !this.closed);
   }
 
-  private onPacket(p: CapturedPacket): void {
-    if (!this.accepting()) return;
-    const { maxPackets: limit, maxBytes: byteLimit } = this.options;
-    if ((limit > 0 && this.packets >= limit) || (byteLimit > 0 && this.bytes >= byteLimit)) return;
-    if (this.flows && !this.flows.keep(decode(this.handle!.linkType, p.data, this.scratch), p.data, p.sec * 1000 + p.nsec / 1e6)) return;
+  /** The packet or byte limit this session has reached, if any. */
+  private limitReached(): StopReason | undefined {
     const { maxPackets, maxBytes } = this.options;
+    if (maxPackets > 0 && this.packets >= maxPackets) return StopReason.STOP_REASON_MAX_PACKETS;
+    if (maxBytes > 0 && this.bytes >= maxBytes) return StopReason.STOP_REASON_MAX_BYTES;
+    return undefined;
+  }
+
+  private onPacket(p: CapturedPacket): void {
+    if (!this.accepting() || this.limitReached() !== undefined) return;
+    if (this.flows && !this.flows.keep(decode(this.handle!.linkType, p.data, this.scratch), p.data, p.sec * 1000 + p.nsec / 1e6)) return;
     const caplen = p.data.length;
     this.packets++;
     this.bytes += caplen;
@@ -135,7 +142,7 @@ export class CaptureSession {
       this.batch.push({
         timestampNs: BigInt(p.sec) * 1_000_000_000n + BigInt(p.nsec),
         interfaceIndex: p.ifindex,
-        direction: p.direction === Dir.In ? Direction.DIRECTION_INBOUND : p.direction === Dir.Out ? Direction.DIRECTION_OUTBOUND : Direction.DIRECTION_UNKNOWN,
+        direction: wireDirection(p.direction),
         originalLength: p.originalLength,
         data: Buffer.from(p.data),
       });
@@ -143,9 +150,10 @@ export class CaptureSession {
       if (this.batch.length >= BATCH_MAX_PACKETS || this.batchBytes >= BATCH_MAX_BYTES) this.flush();
       else this.flushTimer ??= setTimeout(() => this.flush(), BATCH_FLUSH_MS);
     }
-    if ((maxPackets > 0 && this.packets >= maxPackets) || (maxBytes > 0 && this.bytes >= maxBytes)) {
+    const limit = this.limitReached();
+    if (limit !== undefined) {
       this.flush();
-      void this.stop(maxPackets > 0 && this.packets >= maxPackets ? StopReason.STOP_REASON_MAX_PACKETS : StopReason.STOP_REASON_MAX_BYTES);
+      void this.stop(limit);
     }
   }
 
@@ -163,17 +171,16 @@ export class CaptureSession {
 
   private onTexts(texts: CapturedText[]): void {
     if (this.stopReason !== undefined) return;
-    const { maxPackets } = this.options;
     const out: TextPacket[] = [];
     let bytes = 0;
     for (const t of texts) {
-      if (maxPackets > 0 && this.packets >= maxPackets) break;
+      if (this.limitReached() !== undefined) break;
       this.packets++;
       this.bytes += t.loggedLength;
       this.count(t.ifindex, t.direction, t.originalLength);
       out.push({
         timestampNs: t.timeNs, interfaceIndex: t.ifindex, originalLength: t.originalLength, loggedLength: t.loggedLength, summary: t.summary,
-        direction: t.direction === Dir.In ? Direction.DIRECTION_INBOUND : t.direction === Dir.Out ? Direction.DIRECTION_OUTBOUND : Direction.DIRECTION_UNKNOWN,
+        direction: wireDirection(t.direction),
         groupId: t.groupId, appearance: t.appearance, edge: t.edge, frameType: t.frameType,
       });
       bytes += t.summary.length + 64;
@@ -184,7 +191,8 @@ export class CaptureSession {
       if (this.events.wouldExceed(bytes)) this.streamDropped += out.length;
       else this.events.push({ event: { $case: 'records', value: { interfaces, records: out } } }, bytes);
     }
-    if (maxPackets > 0 && this.packets >= maxPackets) void this.stop(StopReason.STOP_REASON_MAX_PACKETS);
+    const limit = this.limitReached();
+    if (limit !== undefined) void this.stop(limit);
   }
 
   private onDrops(drops: CapturedDrop[]): void {
@@ -199,7 +207,7 @@ export class CaptureSession {
       });
     }
     if (!this.options.countersOnly) this.events.push({ event: { $case: 'drops', value: { drops: out } } }, out.length * 64);
-    if (this.options.maxPackets > 0 && this.packets >= this.options.maxPackets) void this.stop(StopReason.STOP_REASON_MAX_PACKETS);
+    if (this.limitReached() === StopReason.STOP_REASON_MAX_PACKETS) void this.stop(StopReason.STOP_REASON_MAX_PACKETS);
   }
 
   private learnInterface(ifindex: number): void {

@@ -65,10 +65,10 @@ export async function runVfpCounter(flags: VfpCounterFlags, ctx: CliContext): Pr
 export function vfpCounterCommand(ctx: CliContext, setExit: (code: number) => void): Command {
   return new Command('vfp-counter')
     .summary('a pod\'s port counters')
-    .description('A pod\'s port counters: its host-side interface and its network namespace\'s protocol counters (TCP retransmits and resets, UDP no-port and buffer errors, …); --detailed adds the bridge and the node NIC.')
+    .description('A pod\'s port counters. Linux: its host-side interface and its network namespace\'s protocol counters (TCP retransmits and resets, UDP no-port and buffer errors, …); --detailed adds the bridge and the node NIC. Windows: its VFP port; --detailed adds the host vNIC and the external adapter.')
     .option('-p, --pod <pod>', 'the pod: NAME or NAMESPACE/NAME')
     .option('--namespace <namespace>', 'namespace of the pod', 'default')
-    .option('-d, --detailed', 'also the bridge and the node NIC')
+    .option('-d, --detailed', 'also the bridge and the node NIC (Windows: host vNIC and external adapter)')
     .option('--inventory <file>', 'nodes, pods and TLS material (YAML)')
     .option('--kubeconfig <file>', 'kubeconfig to find the pod in')
     .option('--context <name>', 'kubeconfig context to use')

@@ -7,7 +7,7 @@ import { type Decoded, decode, newDecoded } from '../packet/decode.js';
 import { dstIp, srcIp } from '../packet/describe.js';
 import { Direction } from '../gen/cnspect/v1/agent.js';
 import type { OutputFormat } from '../cli/flags.js';
-import { nsToIso, packetLine, packetRecord } from './packet-record.js';
+import { directionName, nsToIso, packetLine, packetRecord } from './packet-record.js';
 import type { PcapngFile } from './pcapng-file.js';
 import { safe, table } from './terminal.js';
 
@@ -193,7 +193,7 @@ export interface TextPacketJson {
 function textRecord(node: string, iface: string, r: TextPacket): TextPacketJson {
   return {
     type: 'packet', node, time: nsToIso(r.timestampNs), timestampNs: r.timestampNs.toString(), interface: iface,
-    direction: r.direction === Direction.DIRECTION_INBOUND ? 'in' : r.direction === Direction.DIRECTION_OUTBOUND ? 'out' : 'unknown',
+    direction: directionName(r.direction),
     frameType: r.frameType, length: r.originalLength, capturedLength: r.loggedLength, info: r.summary, pktGroupId: r.groupId, appearance: r.appearance, edge: r.edge,
   };
 }

@@ -28,6 +28,11 @@ export interface PacketRecord {
 
 const scratch = newDecoded();
 
+/** A wire direction as records name it. */
+export function directionName(d: Direction): 'in' | 'out' | 'unknown' {
+  return d === Direction.DIRECTION_INBOUND ? 'in' : d === Direction.DIRECTION_OUTBOUND ? 'out' : 'unknown';
+}
+
 export function nsToIso(ns: bigint): string {
   const ms = ns / 1_000_000n;
   const iso = new Date(Number(ms)).toISOString(); // …T12:34:56.789Z
@@ -39,7 +44,7 @@ export function packetRecord(node: string, linkType: number, iface: string, p: P
   const s = summarize(d, p.data);
   const rec: PacketRecord = {
     type: 'packet', node, time: nsToIso(p.timestampNs), timestampNs: p.timestampNs.toString(), interface: iface,
-    direction: p.direction === Direction.DIRECTION_INBOUND ? 'in' : p.direction === Direction.DIRECTION_OUTBOUND ? 'out' : 'unknown',
+    direction: directionName(p.direction),
     protocol: s.protocol, src: s.src, dst: s.dst, length: p.originalLength, capturedLength: p.data.length, info: s.info,
   };
   if (s.srcPort !== undefined) { rec.srcPort = s.srcPort; rec.dstPort = s.dstPort; }

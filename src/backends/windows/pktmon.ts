@@ -14,7 +14,7 @@ import type { CaptureBackend, CaptureHandle, CapturedDrop, CapturedText, Capture
 import { pktmonFilterArgs } from './pktmon-filter.js';
 import { componentForMac, endpointsFromDecode, type PktmonComponent, type PktmonPacket, parsePktmonCountersJson, parsePktmonHeader, parsePktmonList, pktmonTimeNs } from './pktmon-parse.js';
 import { DROP_LOCATIONS, DROP_REASONS } from './pktmon-tables.js';
-import { mustRun, runTool, type WindowsTools, defaultWindowsTools } from './tools.js';
+import { mustRun, runTool, toolWords, type ToolResult, type WindowsTools, defaultWindowsTools } from './tools.js';
 import { hnsEndpointObjects, windowsDatapath } from './hns.js';
 import { endpointFromHns } from './hns-parse.js';
 import { vfpPortCounters } from './vfp.js';
@@ -49,7 +49,6 @@ export function podComponents(pods: PodRef[], endpoints: Array<Record<string, un
   return [...ids];
 }
 
-const firstLines = (s: string): string => s.trim().split(/\r?\n/).slice(0, 2).join(' | ');
 
 export class PktmonBackend implements CaptureBackend {
   readonly name = 'pktmon';
@@ -63,9 +62,9 @@ export class PktmonBackend implements CaptureBackend {
   async cleanupLeftovers(): Promise<string[]> {
     const done: string[] = [];
     const stop = await runTool(this.tools.pktmon, ['stop']);
-    done.push(`pktmon stop (exit ${stop.code}): ${firstLines(stop.out) || 'no output'}`);
+    done.push(`pktmon stop (exit ${stop.code}): ${toolWords(stop.out) || 'no output'}`);
     const filters = await runTool(this.tools.pktmon, ['filter', 'remove']);
-    done.push(`pktmon filter remove (exit ${filters.code}): ${firstLines(filters.out) || 'no output'}`);
+    done.push(`pktmon filter remove (exit ${filters.code}): ${toolWords(filters.out) || 'no output'}`);
     const files = await readdir(this.tools.workDir).catch(() => [] as string[]);
     for (const f of files.filter((x) => x.startsWith(FILE_PREFIX))) {
       await rm(join(this.tools.workDir, f), { force: true });
@@ -108,18 +107,21 @@ export class PktmonBackend implements CaptureBackend {
       return handle;
     } catch (err) {
       // Only what this start did is undone: a session that would not start is not ours to stop.
-      if (filtersAdded) await runTool(this.tools.pktmon, ['filter', 'remove']).catch(() => undefined);
+      if (filtersAdded) await this.removeFilters().catch(() => undefined);
       this.active = undefined;
       throw err;
     }
   }
 
-  /** `pktmon stop`, then `pktmon filter remove`; both are tried, the first failure is reported. */
-  async cleanup(removeFilters = true): Promise<void> {
-    const stop = await runTool(this.tools.pktmon, ['stop']);
-    const rm2 = removeFilters ? await runTool(this.tools.pktmon, ['filter', 'remove']) : { code: 0, out: '' };
-    if (rm2.code !== 0) throw new CnspectError('CNSPECT_TOOL_FAILED', `pktmon filter remove failed (exit ${rm2.code}): ${firstLines(rm2.out)}`, { hint: 'remove them by hand: pktmon filter remove' });
-    void stop;
+  /** `pktmon stop`: ends the node's session (a no-op when none runs); never throws, says how it went. */
+  stopSession(): Promise<ToolResult> {
+    return runTool(this.tools.pktmon, ['stop']);
+  }
+
+  /** `pktmon filter remove`; a failure is an error telling the user to remove them by hand. */
+  async removeFilters(): Promise<void> {
+    const r = await runTool(this.tools.pktmon, ['filter', 'remove']);
+    if (r.code !== 0) throw new CnspectError('CNSPECT_TOOL_FAILED', `pktmon filter remove failed (exit ${r.code}): ${toolWords(r.out)}`, { hint: 'remove them by hand: pktmon filter remove' });
   }
 
   /** Per-component counters of the running session (`pktmon counters --json`). */
@@ -206,12 +208,13 @@ class RealtimeCapture extends PktmonHandle implements CaptureHandle {
       this.emitPending();
       if (this.stopping) { await this.stopping.catch(() => undefined); return {}; }
       // pktmon ended on its own: crash, or a `pktmon stop` from outside cnspect.
-      const cleanup = await this.backend.cleanup().then(() => undefined, (e: Error) => e);
+      await this.backend.stopSession();
+      const cleanup = await this.backend.removeFilters().then(() => undefined, (e: Error) => e);
       if (info.exitCode === 0) {
         sink.notice?.('CNSPECT_TOOL_STOPPED', 'pktmon stopped by itself (another `pktmon stop` on the node?)', true);
         return cleanup ? { error: cleanup } : {};
       }
-      return { error: new CnspectError('CNSPECT_TOOL_FAILED', `pktmon exited with ${info.exitCode ?? info.signal} during the capture: ${firstLines(this.lastOutput + child.stderr) || 'no message'}`, { hint: 'filters and the session were removed; start the capture again' }) };
+      return { error: new CnspectError('CNSPECT_TOOL_FAILED', `pktmon exited with ${info.exitCode ?? info.signal} during the capture: ${toolWords(this.lastOutput + child.stderr) || 'no message'}`, { hint: 'filters and the session were removed; start the capture again' }) };
     });
   }
 
@@ -234,7 +237,7 @@ class RealtimeCapture extends PktmonHandle implements CaptureHandle {
     if (!started) {
       const info = await child.exited;
       await new Promise((resolve) => setImmediate(resolve));
-      throw new CnspectError('CNSPECT_TOOL_FAILED', `pktmon did not start (exit ${info.exitCode}): ${firstLines(handle.lastOutput + child.stderr) || 'no message'}`, { hint: 'another pktmon or ETW packet session may be running on the node: `pktmon status`, then `pktmon stop`' });
+      throw new CnspectError('CNSPECT_TOOL_FAILED', `pktmon did not start (exit ${info.exitCode}): ${toolWords(handle.lastOutput + child.stderr) || 'no message'}`, { hint: 'another pktmon or ETW packet session may be running on the node: `pktmon status`, then `pktmon stop`' });
     }
     return handle;
   }
@@ -243,13 +246,7 @@ class RealtimeCapture extends PktmonHandle implements CaptureHandle {
     this.lastOutput = (this.lastOutput + chunk).slice(-2000);
     const lines = (this.partial + chunk).split(/\r?\n/);
     this.partial = lines.pop() ?? '';
-    const texts: CapturedText[] = [];
-    const drops: CapturedDrop[] = [];
-    const emit = (p: PktmonPacket): void => {
-      const r = pktmonRecord(p, this.now());
-      if (r.text) texts.push(r.text);
-      if (r.drop) { r.drop.interface = this.names.get(p.component) ?? r.drop.interface; drops.push(r.drop); }
-    };
+    const done: PktmonPacket[] = [];
     for (const line of lines) {
       let header: PktmonPacket | undefined;
       try { header = parsePktmonHeader(line); } catch (err) {
@@ -258,43 +255,48 @@ class RealtimeCapture extends PktmonHandle implements CaptureHandle {
       }
       if (header) {
         this.sawPacket = true;
-        if (this.pending) emit(this.pending);
+        if (this.pending) done.push(this.pending);
         this.pending = header;
       } else if (this.pending && /^\s+\S/.test(line)) {
         this.pending.decode = line.trim();
-        emit(this.pending);
+        done.push(this.pending);
         this.pending = undefined;
       }
     }
-    if (texts.length) this.sink.texts?.(texts);
-    if (drops.length) this.sink.drops?.(drops);
+    this.deliver(done);
     clearTimeout(this.pendingTimer);
     if (this.pending) this.pendingTimer = setTimeout(() => this.emitPending(), 100);
   }
 
-  private now(): number {
-    return this.backend.now();
+  /** Complete packets to the sink: typed records, and drops named by their component. */
+  private deliver(packets: PktmonPacket[]): void {
+    const texts: CapturedText[] = [];
+    const drops: CapturedDrop[] = [];
+    const now = this.backend.now();
+    for (const p of packets) {
+      const r = pktmonRecord(p, now);
+      if (r.text) texts.push(r.text);
+      if (r.drop) { r.drop.interface = this.interfaceName(p.component); drops.push(r.drop); }
+    }
+    if (texts.length) this.sink.texts?.(texts);
+    if (drops.length) this.sink.drops?.(drops);
   }
 
   private emitPending(): void {
     clearTimeout(this.pendingTimer);
     const p = this.pending;
-    if (!p) return;
     this.pending = undefined;
-    const r = pktmonRecord(p, this.now());
-    if (r.text) this.sink.texts?.([r.text]);
-    if (r.drop) this.sink.drops?.([r.drop]);
+    if (p) this.deliver([p]);
   }
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       // `pktmon stop` ends the session and with it the real-time process; kill it if it lingers.
-      const stop = await runTool(this.backend.tools.pktmon, ['stop']);
+      const stop = await this.backend.stopSession();
       await this.child.stop('SIGTERM');
       this.emitPending();
-      const rm2 = await runTool(this.backend.tools.pktmon, ['filter', 'remove']);
-      if (rm2.code !== 0) throw new CnspectError('CNSPECT_TOOL_FAILED', `pktmon filter remove failed (exit ${rm2.code}): ${firstLines(rm2.out)}`, { hint: 'remove them by hand: pktmon filter remove' });
-      if (stop.code !== 0 && this.child.process.exitCode !== 0) this.sink.notice?.('CNSPECT_TOOL_FAILED', `pktmon stop said: ${firstLines(stop.out)}`, true);
+      await this.backend.removeFilters();
+      if (stop.code !== 0 && this.child.process.exitCode !== 0) this.sink.notice?.('CNSPECT_TOOL_FAILED', `pktmon stop said: ${toolWords(stop.out)}`, true);
     })();
     return this.stopping;
   }
@@ -328,6 +330,7 @@ class FileCapture extends PktmonHandle implements CaptureHandle {
 
   private async finish(): Promise<void> {
     const pcapng = this.etl.replace(/\.etl$/, '.pcapng');
+    let failure: Error | undefined;
     try {
       await mustRun(this.backend.tools.pktmon, ['stop'], 'stopping pktmon');
       this.sink.notice?.('CNSPECT_CONVERTING', `converting ${this.etl} with pktmon etl2pcap`);
@@ -348,10 +351,11 @@ class FileCapture extends PktmonHandle implements CaptureHandle {
       await rm(this.etl, { force: true });
     } catch (err) {
       const e = err as Error;
-      throw new CnspectError(err instanceof CnspectError ? err.code : 'CNSPECT_TOOL_FAILED', `${e.message} (the capture is kept on the node in ${this.etl})`);
+      failure = new CnspectError(err instanceof CnspectError ? err.code : 'CNSPECT_TOOL_FAILED', `${e.message} (the capture is kept on the node in ${this.etl})`);
     } finally {
       await rm(pcapng, { force: true });
-      await runTool(this.backend.tools.pktmon, ['filter', 'remove']);
     }
+    await this.backend.removeFilters().catch((err: Error) => { failure ??= err; });
+    if (failure) throw failure;
   }
 }

@@ -35,11 +35,16 @@ export async function runTool(prefix: readonly string[], args: readonly string[]
   return { code: info.exitCode, out: out + err };
 }
 
+/** A tool's own words for a message: the last lines it printed, on one line. */
+export function toolWords(out: string, lines = 3): string {
+  return out.trim().split(/\r?\n/).slice(-lines).join(' | ');
+}
+
 /** Like runTool, but a non-zero exit is a coded error carrying the tool's own words. */
 export async function mustRun(prefix: readonly string[], args: readonly string[], what: string, timeoutMs?: number): Promise<string> {
   const r = await runTool(prefix, args, timeoutMs);
   if (r.code !== 0) {
-    throw new CnspectError('CNSPECT_TOOL_FAILED', `${what} failed: ${[prefix.at(-1), ...args].join(' ')} exited with ${r.code}: ${r.out.trim().split(/\r?\n/).slice(-3).join(' | ')}`);
+    throw new CnspectError('CNSPECT_TOOL_FAILED', `${what} failed: ${[prefix.at(-1), ...args].join(' ')} exited with ${r.code}: ${toolWords(r.out)}`);
   }
   return r.out;
 }

@@ -7,7 +7,7 @@ import type { PodRef } from '../../gen/cnspect/v1/agent.js';
 import type { LinkStats, PortReport } from '../backend.js';
 import { endpointFromHns } from './hns-parse.js';
 import { hnsEndpointObjects, hnsNetworkObjects } from './hns.js';
-import { runTool, type WindowsTools } from './tools.js';
+import { mustRun, runTool, type WindowsTools } from './tools.js';
 
 const GUID = /^\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?$/;
 
@@ -136,9 +136,7 @@ export async function vfpPortReading(tools: WindowsTools, guid: string): Promise
   if (!GUID.test(guid)) throw new CnspectError('CNSPECT_TOOL_FAILED', `HNS gave ${JSON.stringify(guid)} as a VFP port, which is not a GUID`);
   const json = await runTool(tools.vfpctrl, ['/port', guid, '/get-port-counter', '/format', '1']);
   if (json.code === 0 && json.out.trim().startsWith('{')) return parseVfpPortCountersJson(json.out);
-  const text = await runTool(tools.vfpctrl, ['/port', guid, '/get-port-counter']);
-  if (text.code !== 0) throw new CnspectError('CNSPECT_TOOL_FAILED', `vfpctrl /port ${guid} /get-port-counter exited with ${text.code}: ${text.out.trim().split(/\r?\n/).slice(0, 2).join(' | ')}`);
-  return parseVfpPortCountersText(text.out);
+  return parseVfpPortCountersText(await mustRun(tools.vfpctrl, ['/port', guid, '/get-port-counter'], 'reading VFP port counters'));
 }
 
 const allocatorGuid = (o: Record<string, unknown> | undefined, tag: string): string | undefined => {
@@ -165,9 +163,8 @@ export async function vfpPortCounters(tools: WindowsTools, pod: PodRef, detailed
     const net = networks.find((n) => String(n.ID ?? n.Id).toLowerCase() === netId) ?? (networks.length === 1 ? networks[0] : undefined);
     const vnic = allocatorGuid(net, 'Host Vnic');
     if (vnic) add('host-vnic', vnic, await vfpPortReading(tools, vnic));
-    const list = await runTool(tools.vfpctrl, ['/list-vmswitch-port', '/format', '1']);
-    if (list.code !== 0) throw new CnspectError('CNSPECT_TOOL_FAILED', `vfpctrl /list-vmswitch-port exited with ${list.code}`);
-    for (const p of parseVfpPortsJson(list.out).filter((x) => /^ExternalPort/i.test(x.friendlyName))) add('external-adapter', p.guid, await vfpPortReading(tools, p.guid));
+    const list = await mustRun(tools.vfpctrl, ['/list-vmswitch-port', '/format', '1'], 'listing VFP switch ports');
+    for (const p of parseVfpPortsJson(list).filter((x) => /^ExternalPort/i.test(x.friendlyName))) add('external-adapter', p.guid, await vfpPortReading(tools, p.guid));
   }
   return report;
 }
