@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -133,6 +133,111 @@ describe('cnspect capture local', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+
+  /** The real CLI as a child process, with its stderr kept. */
+  const spawnCli = (args: string[]) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    return { child, err: () => err, exited };
+  };
+  const packetsIn = (file: string): number => {
+    try { return tshark(file, ['frame.number']).length; } catch { return -1; }
+  };
+
+  for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+    it(`stops on ${signal} like Ctrl+C: final counts, exit 0, every packet in the file`, async () => {
+      const file = join(dir, `${signal}.pcapng`);
+      const cli = spawnCli(['capture', 'local', '--netns', net.b, '-t', 'ICMP', '-w', file]);
+      try {
+        await waitFor(() => cli.err().includes('capturing'), 'the capture to start');
+        ping(3);
+        // Packets are on disk while the capture still runs (written per batch, not per MiB).
+        await waitFor(() => packetsIn(file) === 6, 'the 6 packets to reach the file before any stop');
+        cli.child.kill(signal);
+        assert.equal(await cli.exited, 0, cli.err());
+        assert.match(cli.err(), /6 packets, \d+ bytes captured \(stopped\)\n6 packets written to/);
+        assert.equal(packetsIn(file), 6);
+        await waitNoTcpdump(net.b);
+      } finally {
+        cli.child.kill('SIGKILL');
+      }
+    });
+  }
+
+  it('keeps a readable file with everything captured when killed with SIGKILL', async () => {
+    const file = join(dir, 'sigkill.pcapng');
+    const cli = spawnCli(['capture', 'local', '--netns', net.b, '-t', 'ICMP', '-w', file]);
+    try {
+      await waitFor(() => cli.err().includes('capturing'), 'the capture to start');
+      ping(4);
+      await waitFor(() => packetsIn(file) === 8, 'the 8 packets to reach the file');
+      cli.child.kill('SIGKILL');
+      await cli.exited;
+      assert.equal(packetsIn(file), 8, 'tshark reads all 8 packets after the kill');
+      await waitNoTcpdump(net.b);
+    } finally {
+      cli.child.kill('SIGKILL');
+    }
+  });
+
+  it('ends cleanly when stdout is closed (| head): exit 0, no stack trace, the file complete', async () => {
+    const file = join(dir, 'epipe.pcapng');
+    const child = spawn(process.execPath, [BIN, 'capture', 'local', '--netns', net.b, '-t', 'ICMP', '-w', file, '-o', 'text'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    let firstLine = false;
+    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stdout!.once('data', () => { firstLine = true; child.stdout!.destroy(); });
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    try {
+      await waitFor(() => err.includes('capturing'), 'the capture to start');
+      ping(2);
+      await waitFor(() => firstLine, 'the first packet line');
+      // More lines hit the closed pipe: that ends the capture like Ctrl+C.
+      await waitFor(() => { ping(1); return err.includes('written to'); }, 'the capture to stop on EPIPE');
+      assert.equal(await exited, 0, err);
+      assert.doesNotMatch(err, /Error|at .*\.js:\d+/);
+      const written = Number(/(\d+) packets written to/.exec(err)![1]);
+      assert.ok(written >= 4);
+      assert.equal(packetsIn(file), written);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('refuses to overwrite an existing file without --force, and a refused capture leaves it untouched', async () => {
+    const file = join(dir, 'keep.pcapng');
+    writeFileSync(file, 'precious');
+    const refused = runCli(['capture', 'local', '--netns', net.b, '-w', file]);
+    assert.equal(await refused.exit, 2);
+    assert.match(refused.err(), /CNSPECT_FILE: cannot write .*keep\.pcapng: the file exists\n  hint: pass --force \(-f\)/);
+    // --force with a capture the agent refuses (the filter can never match): the file is not touched.
+    const never = runCli(['capture', 'local', '--netns', net.b, '-r', '53', '-t', 'ICMP', '-w', file, '--force']);
+    assert.equal(await never.exit, 2);
+    assert.match(never.err(), /CNSPECT_FILTER_NEVER_MATCHES/);
+    assert.equal(readFileSync(file, 'utf8'), 'precious');
+    const fresh = join(dir, 'never-created.pcapng');
+    const missing = runCli(['capture', 'local', '--netns', `${net.b}-missing`, '-w', fresh]);
+    assert.notEqual(await missing.exit, 0);
+    assert.equal(existsSync(fresh), false, 'no empty file is left behind');
+    // With --force a started capture replaces it.
+    const forced = runCli(['capture', 'local', '--netns', net.b, '-t', 'ICMP', '-w', file, '-f', '--max-packets', '2']);
+    await waitFor(() => forced.err().includes('capturing'), 'the capture to start');
+    ping(1);
+    assert.equal(await forced.exit, 0, forced.err());
+    assert.equal(packetsIn(file), 2);
+  });
+
+  it('a stop that comes before the capture started is a clean stop', async () => {
+    const run = runCli(['capture', 'local', '--netns', net.b, '-t', 'ICMP']);
+    await waitFor(() => run.signals.listenerCount('SIGINT') > 0, 'the capture to listen for Ctrl+C');
+    run.signals.emit('SIGINT');
+    assert.equal(await run.exit, 0, run.err());
+    assert.match(run.err(), new RegExp(`${hostname()}: stopped before the capture started`));
+    assert.doesNotMatch(run.err(), /FAILED|CNSPECT_NODE_FAILED/);
+    await waitNoTcpdump(net.b);
   });
 
   it('refuses an unwritable -w path before capturing', async () => {

@@ -128,6 +128,27 @@ describe('lab and fan-out (bridge)', () => {
     assert.match(run.err(), /CNSPECT_NODE_FAILED: 1 of 3 failed: ghost/);
   });
 
+  it('a Ctrl+C while the nodes start stops each as it starts: exit 0, no node failed, no tcpdump left', async () => {
+    const file = join(dir, 'early.pcapng');
+    const run = runCli(['capture', 'all', '--inventory', inv, '-t', 'ICMP', '-w', file]);
+    await waitFor(() => run.signals.listenerCount('SIGINT') > 0, 'the capture to listen for Ctrl+C');
+    run.signals.emit('SIGINT');
+    assert.equal(await run.exit, 0, run.err());
+    for (const node of [`${name}-node1`, `${name}-node2`]) assert.match(run.err(), new RegExp(`${node}: stopped before the capture started`));
+    assert.doesNotMatch(run.err(), /FAILED/);
+    for (const node of [`${name}-node1`, `${name}-node2`]) await waitNoTcpdump(node);
+  });
+
+  it('a second Ctrl+C quits at once and says the final counts were not collected', async () => {
+    const run = runCli(['capture', 'all', '--inventory', inv, '-t', 'ICMP']);
+    await waitFor(() => (run.err().match(/capturing/g) ?? []).length === 2, 'both nodes to start', 20_000);
+    run.signals.emit('SIGINT');
+    run.signals.emit('SIGINT');
+    await run.exit;
+    assert.match(run.err(), /quitting at once: final counts were not collected from /);
+    for (const node of [`${name}-node1`, `${name}-node2`]) await waitNoTcpdump(node);
+  });
+
   it('counter -n reads the live counters of one node', async () => {
     const run = runCli(['capture', 'all', '--inventory', inv, '-t', 'ICMP', '--counters-only']);
     await waitFor(() => (run.err().match(/capturing/g) ?? []).length === 2, 'both nodes to start', 20_000);

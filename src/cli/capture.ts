@@ -32,6 +32,7 @@ export interface CaptureFlags {
   countersOnly?: boolean;
   namespace?: string;
   write?: string;
+  force?: boolean;
   snaplen?: string;
   maxBytes?: string;
   maxPackets?: string;
@@ -59,6 +60,8 @@ export interface CapturePlan {
   request: CaptureRequest;
   format: OutputFormat | undefined;
   writePath: string | undefined;
+  /** -f/--force: -w may replace an existing file. */
+  force: boolean;
   countersOnly: boolean;
 }
 
@@ -111,6 +114,7 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
     },
     format,
     writePath: flags.write,
+    force: flags.force ?? false,
     countersOnly,
   };
 }
@@ -166,86 +170,149 @@ export async function runCapture(plan: CapturePlan, ctx: CliContext): Promise<nu
     const jobs = jobsFor(inventory, plan.target as 'all' | 'nodes' | 'pods', plan.names, plan.namespace, false, plan.request);
     return runWcnspectCapture(jobs, plan.format, ctx);
   }
-  const file = plan.writePath ? new PcapngFile(plan.writePath) : undefined;
+  // Checked now, created only once the nodes have started: a refused capture never touches the file.
+  const file = plan.writePath ? new PcapngFile(plan.writePath, plan.force) : undefined;
+  // Listening from now on: a Ctrl+C while the nodes are being reached is a stop like any other.
+  const stops = new StopRequests(ctx.signals);
   let jobs: Job[] = [];
   try {
     const resolved = await jobsOf(plan, ctx);
     jobs = resolved.jobs;
     const output = new CaptureOutput({ format: plan.format, out: ctx.out, err: ctx.err, file, showNode: plan.target !== 'local', podNames: resolved.podNames });
-    const failures = await runJobs(jobs, output, ctx);
+    const outcome = await runJobs(jobs, output, ctx, stops, () => file?.open());
     file?.close();
-    return report(plan, jobs, failures, output, ctx, file);
+    return report(plan, jobs, outcome, output, ctx, file);
   } catch (err) {
     file?.close();
     throw err;
   } finally {
+    stops.close();
     await Promise.all(jobs.map((j) => j.close()));
   }
 }
 
-/** Streams every job concurrently; a failing node is reported by name while the others go on. */
-async function runJobs(jobs: Job[], output: CaptureOutput, ctx: CliContext): Promise<Map<string, unknown>> {
-  const failures = new Map<string, unknown>();
+/** What ends a capture like Ctrl+C: the signals, and a closed stdout pipe (`| head`). */
+export const STOP_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'EPIPE'] as const;
+
+/** Counts stop requests from the moment it exists and hands each one to the current listener. */
+export class StopRequests {
+  count = 0;
+  private listener: ((count: number) => void) | undefined;
+  private readonly onEvent = (): void => { this.count++; this.listener?.(this.count); };
+
+  constructor(private readonly signals: NodeJS.EventEmitter) {
+    for (const e of STOP_EVENTS) signals.on(e, this.onEvent);
+  }
+
+  /** Calls `fn` for every later stop, and at once for the stops that came before. */
+  listen(fn: (count: number) => void): void {
+    this.listener = fn;
+    for (let i = 1; i <= this.count; i++) fn(i);
+  }
+
+  close(): void {
+    this.listener = undefined;
+    for (const e of STOP_EVENTS) this.signals.off(e, this.onEvent);
+  }
+}
+
+interface RunOutcome {
+  failures: Map<string, unknown>;
+  /** Nodes asked to stop before their capture had started. */
+  stoppedBeforeStart: Set<string>;
+  /** Nodes left at once on a second stop: their final counts were not collected. */
+  abandoned: Set<string>;
+}
+
+/**
+ * Streams every job concurrently; a failing node is reported by name while the others go on.
+ * `allStarted` runs once every node has started or failed (and at least one started).
+ * A stop (Ctrl+C, SIGTERM, SIGHUP, closed stdout) asks every node to stop and waits for its final
+ * counts; a node still starting is stopped as soon as it starts. A second stop quits at once.
+ */
+async function runJobs(jobs: Job[], output: CaptureOutput, ctx: CliContext, stopRequests: StopRequests, allStarted: () => void): Promise<RunOutcome> {
+  const outcome: RunOutcome = { failures: new Map(), stoppedBeforeStart: new Set(), abandoned: new Set() };
   const aborts = new Map(jobs.map((j) => [j.label, new AbortController()]));
   const done = new Set<string>();
-  const fail = (label: string, err: unknown): void => recordFailure(failures, label, err, ctx);
-  let interrupts = 0;
+  const fail = (label: string, err: unknown): void => recordFailure(outcome.failures, label, err, ctx);
   let stopTimer: NodeJS.Timeout | undefined;
-  const onInterrupt = (): void => {
-    interrupts++;
+  let opened = false;
+  const checkAllStarted = (): void => {
+    if (opened || !jobs.every((j) => output.sessionId(j.label) || done.has(j.label))) return;
+    if (!jobs.some((j) => output.sessionId(j.label))) return;
+    opened = true;
+    allStarted();
+  };
+  const askStop = (j: Job, id: string): void => { j.api.stopCapture(id).catch(() => aborts.get(j.label)!.abort()); };
+  const onStop = (stops: number): void => {
     const running = jobs.filter((j) => !done.has(j.label));
-    if (interrupts === 1) {
+    if (stops === 1) {
       ctx.err.write(`stopping ${running.length} capture${running.length === 1 ? '' : 's'}… (Ctrl+C again to quit at once)\n`);
       for (const j of running) {
         const id = output.sessionId(j.label);
-        if (id) j.api.stopCapture(id).catch(() => aborts.get(j.label)!.abort());
-        else aborts.get(j.label)!.abort();
+        if (id) askStop(j, id);
+        else outcome.stoppedBeforeStart.add(j.label); // stopped as soon as its `started` arrives
       }
       stopTimer = setTimeout(() => {
         for (const j of jobs.filter((x) => !done.has(x.label))) {
-          fail(j.label, new CnspectError('CNSPECT_AGENT_UNREACHABLE', `did not confirm its final counts within ${STOP_WAIT_MS} ms`, { context: { node: j.label } }));
+          if (!output.sessionId(j.label)) outcome.stoppedBeforeStart.add(j.label);
+          else fail(j.label, new CnspectError('CNSPECT_AGENT_UNREACHABLE', `did not confirm its final counts within ${STOP_WAIT_MS} ms`, { context: { node: j.label } }));
           aborts.get(j.label)!.abort();
         }
       }, STOP_WAIT_MS);
     } else {
-      for (const j of running) aborts.get(j.label)!.abort();
+      if (running.length) ctx.err.write(`quitting at once: final counts were not collected from ${running.map((j) => j.label).join(', ')}\n`);
+      for (const j of running) { outcome.abandoned.add(j.label); aborts.get(j.label)!.abort(); }
     }
   };
-  ctx.signals.on('SIGINT', onInterrupt);
+  stopRequests.listen(onStop);
   try {
     await Promise.all(jobs.map(async (j) => {
       const abort = aborts.get(j.label)!;
       const startTimer = setTimeout(() => {
-        if (output.sessionId(j.label)) return;
+        if (output.sessionId(j.label) || abort.signal.aborted) return;
         fail(j.label, new CnspectError('CNSPECT_AGENT_UNREACHABLE', `the capture did not start within ${START_TIMEOUT_MS} ms`, { context: { node: j.label } }));
         abort.abort();
       }, START_TIMEOUT_MS);
       try {
-        for await (const ev of j.api.capture(j.request, abort.signal)) output.handle(j.label, ev);
-        if (!output.summary(j.label) && !failures.has(j.label) && interrupts < 2) {
+        for await (const ev of j.api.capture(j.request, abort.signal)) {
+          output.handle(j.label, ev);
+          if (ev.event?.$case !== 'started') continue;
+          clearTimeout(startTimer);
+          if (outcome.stoppedBeforeStart.has(j.label)) askStop(j, ev.event.value.sessionId);
+          checkAllStarted();
+        }
+        const quiet = outcome.abandoned.has(j.label) || outcome.stoppedBeforeStart.has(j.label);
+        if (!output.summary(j.label) && !outcome.failures.has(j.label) && !quiet) {
           fail(j.label, new CnspectError('CNSPECT_AGENT_ERROR', 'the capture ended without its final counts', { context: { node: j.label } }));
         }
       } catch (err) {
-        fail(j.label, err);
+        // A node left on purpose (stopped before it started, or a second Ctrl+C) has not failed.
+        if (!(abort.signal.aborted && (outcome.stoppedBeforeStart.has(j.label) || outcome.abandoned.has(j.label)))) fail(j.label, err);
       } finally {
         clearTimeout(startTimer);
         done.add(j.label);
+        checkAllStarted();
       }
     }));
   } finally {
-    ctx.signals.off('SIGINT', onInterrupt);
     clearTimeout(stopTimer);
   }
-  return failures;
+  return outcome;
 }
 
-function report(plan: CapturePlan, jobs: Job[], failures: Map<string, unknown>, output: CaptureOutput, ctx: CliContext, file: PcapngFile | undefined): number {
+function report(plan: CapturePlan, jobs: Job[], outcome: RunOutcome, output: CaptureOutput, ctx: CliContext, file: PcapngFile | undefined): number {
+  const { failures } = outcome;
   if (plan.countersOnly) {
     ctx.out.write(plan.format === 'json' ? `${JSON.stringify(output.countersJson())}\n` : `${output.countersTable()}\n`);
   }
   let exit = 0;
   for (const j of jobs) {
     const summary = output.summary(j.label);
+    if (outcome.stoppedBeforeStart.has(j.label) && !failures.has(j.label) && !(summary && summary.counters?.packets)) {
+      ctx.err.write(`${j.label}: stopped before the capture started\n`);
+      continue;
+    }
     if (!summary) continue;
     const c = summary.counters;
     const unit = plan.request.type === CaptureType.CAPTURE_TYPE_DROP ? 'drops' : 'packets';
@@ -256,7 +323,8 @@ function report(plan: CapturePlan, jobs: Job[], failures: Map<string, unknown>, 
       recordFailure(failures, j.label, new CnspectError(code, summary.errorMessage, { context: { node: j.label } }), ctx);
     }
   }
-  if (file) ctx.err.write(`${file.packets} packets written to ${file.path}\n`);
+  if (file?.opened) ctx.err.write(`${file.packets} packets written to ${file.path}\n`);
+  else if (file) ctx.err.write(`${file.path} was not written: no capture started\n`);
   const drops = output.dropTable();
   if (drops) ctx.err.write(`drops by node and reason:\n${drops}\n`);
   if (failures.size === 0) return exit;
@@ -292,7 +360,8 @@ export function captureCommand(ctx: CliContext, setExit: (code: number) => void)
     .option('-d, --time <seconds>', 'capture duration in seconds; 0 = until Ctrl+C', '0')
     .option('--counters-only', 'count packets per interface and direction; print no packets')
     .addOption(new Option('-n, --namespace <namespace>', 'Kubernetes namespace of the pods (pods target)').default('default'))
-    .option('-w, --write <file>', 'write packets to FILE in pcapng (Wireshark) format')
+    .option('-w, --write <file>', 'write packets to FILE in pcapng (Wireshark) format (created once the capture started)')
+    .option('-f, --force', 'let -w replace an existing file')
     .option('--snaplen <bytes>', 'bytes kept of each packet, 64-262144 (default: whole packets)')
     .option('--max-bytes <size>', 'stop after this many captured bytes (e.g. 10M)')
     .option('--max-packets <count>', 'stop after this many packets')

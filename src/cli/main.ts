@@ -1,4 +1,5 @@
 // The command registry: one module per command; parsing needs no cluster and no agent.
+import { Writable } from 'node:stream';
 import { Command, CommanderError } from 'commander';
 import { CnspectError, describeError } from '../errors.js';
 import { VERSION } from '../version.js';
@@ -12,9 +13,27 @@ import { vfpCounterCommand } from './vfp-counter.js';
 import { hnsCommand } from './hns.js';
 import { deployCommands } from './deploy.js';
 
+/**
+ * stdout that survives its reader going away (`cnspect capture … | head`): the first EPIPE
+ * emits 'EPIPE' on `signals` (a capture then stops as on Ctrl+C) and later writes are dropped.
+ */
+export function pipeSafeStdout(stdout: NodeJS.WriteStream, signals: NodeJS.EventEmitter): NodeJS.WritableStream {
+  let broken = false;
+  stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    if (!broken) { broken = true; signals.emit('EPIPE'); }
+  });
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      if (broken) { done(); return; }
+      stdout.write(chunk, () => done()); // an EPIPE arrives through the 'error' listener above
+    },
+  });
+}
+
 export function defaultContext(): CliContext {
   return {
-    out: process.stdout,
+    out: pipeSafeStdout(process.stdout, process),
     err: process.stderr,
     signals: process,
     localAgent: async () => (await import('../agent/local.js')).startLocalAgent(),

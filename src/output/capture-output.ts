@@ -85,6 +85,8 @@ export class CaptureOutput {
             this.line(this.o.format === 'json' ? JSON.stringify(rec) : safe(packetLine(rec, this.o.showNode)));
           }
         }
+        // Every batch reaches the disk at once (like tcpdump -U): a kill loses at most the batch in flight.
+        this.o.file?.flush();
         break;
       case 'records':
         for (const i of e.value.interfaces) s.names.set(i.index, safe(i.name));
