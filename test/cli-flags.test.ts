@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { planCapture } from '../src/cli/capture.js';
-import { parseCaptureType, parseDurationSeconds, parseSize } from '../src/cli/flags.js';
+import { expandNot, parseCaptureType, parseDurationSeconds, parseSize } from '../src/cli/flags.js';
 import { CaptureType, Protocol, TcpFlag } from '../src/gen/cnspect/v1/agent.js';
 import { runCli } from './helpers/cli.js';
 
@@ -18,7 +18,26 @@ describe('capture flags', () => {
         { protocol: Protocol.PROTOCOL_ICMPV6, tcpFlags: [] }, { protocol: Protocol.PROTOCOL_ICMPV6, tcpFlags: [] },
         { protocol: Protocol.PROTOCOL_TCP, tcpFlags: [TcpFlag.TCP_FLAG_SYN, TcpFlag.TCP_FLAG_ACK] },
       ],
+      exclude: [],
     });
+  });
+
+  it('turns each --not into an exclusion of its own (Hubble-style, every spelling)', () => {
+    const argv = expandNot(['capture', 'local', '--not', '-r', '22,23', '--not', '--ips=10.0.0.0/8', '--not', '-tUDP', '-i', '10.1.1.1', '--', '--not']);
+    assert.deepEqual(argv, ['capture', 'local', '--not-ports', '22,23', '--not-ips', '10.0.0.0/8', '--not-protocols', 'UDP', '-i', '10.1.1.1', '--', '--not']);
+    const plan = planCapture('local', undefined, { ips: ['10.1.1.1'], notPorts: ['22,23'], notIps: ['10.0.0.0/8'], notProtocols: ['UDP'] });
+    const none = { cidrs: [], macs: [], ports: [], protocols: [], exclude: [] };
+    assert.deepEqual(plan.request.filter!.exclude, [
+      { ...none, cidrs: ['10.0.0.0/8'] },
+      { ...none, ports: [{ first: 22, last: 22 }, { first: 23, last: 23 }] },
+      { ...none, protocols: [{ protocol: Protocol.PROTOCOL_UDP, tcpFlags: [] }] },
+    ]);
+    assert.equal(plan.request.includeSelf, false);
+    assert.equal(planCapture('local', undefined, { includeSelf: true }).request.includeSelf, true);
+    assert.throws(() => expandNot(['capture', 'local', '--not']), /--not: "\(nothing after it\)"; allowed: a filter flag right after it/);
+    assert.throws(() => expandNot(['capture', 'local', '--not', '-d', '5']), /--not: "-d"; allowed: a filter flag right after it/);
+    assert.throws(() => expandNot(['capture', 'local', '--not', '--not', '-r', '1']), /--not: "--not"/);
+    assert.throws(() => planCapture('local', undefined, { notPorts: ['99999'] }), /--not --ports: "99999"/);
   });
 
   it('reads --type case-insensitively (wcnspect turned DROP into all)', () => {

@@ -86,6 +86,31 @@ describe('lab and fan-out (bridge)', () => {
     assert.ok(rows.every((r) => /\|default\/pod-(1-1 → default\/pod-2-1|2-1 → default\/pod-1-1)$/.test(r)), rows[0]);
   });
 
+  it('never records its own stream: the agent leaves its connection out unless --include-self', async () => {
+    const agentPort = Number(/:(\d+)$/.exec(lab.plan.nodes[0]!.agentAddress)![1]);
+    const own = (text: string): Rec[] => packets(text).filter((p) => p.protocol === 'TCP' && (p.srcPort === agentPort || p.dstPort === agentPort));
+    const plain = runCli(['capture', 'nodes', `${name}-node1`, '--inventory', inv, '-o', 'json', '-d', '1.5']);
+    assert.equal(await plain.exit, 0, plain.err());
+    const started = jsonLines(plain.out()).find((r) => r.type === 'started')!;
+    assert.match(String(started.selfExcluded), new RegExp(`^the agent's own connection \\(TCP 198\\.18\\.\\d+\\.\\d+:\\d+ to port ${agentPort}\\)$`));
+    assert.match(plain.err(), /leaving out the agent's own connection .* \(--include-self keeps it\)/);
+    assert.deepEqual(own(plain.out()), [], 'no packet of the agent\'s own stream');
+    const withSelf = runCli(['capture', 'nodes', `${name}-node1`, '--inventory', inv, '-o', 'json', '-d', '1.5', '--include-self']);
+    assert.equal(await withSelf.exit, 0, withSelf.err());
+    assert.ok(own(withSelf.out()).length > 0, 'with --include-self the stream is captured');
+  });
+
+  it('--not leaves out what the next flag matches, as tcpdump users expect', async () => {
+    const run = runCli(['capture', 'pods', 'pod-2-1', '--inventory', inv, '-t', 'UDP', '--not', '-r', '9999', '-o', 'json']);
+    await waitFor(() => run.err().includes('capturing'), 'the capture to start', 20_000);
+    inNs(pod('pod-1-1').netns, ['node', TRAFFIC, 'udp-send', pod('pod-2-1').ip, '9999:4', '9998:3']);
+    await waitFor(() => packets(run.out()).length >= 3, '3 packets');
+    run.signals.emit('SIGINT');
+    assert.equal(await run.exit, 0, run.err());
+    assert.deepEqual(packets(run.out()).map((p) => p.dstPort), [9998, 9998, 9998]);
+    assert.match(run.err(), /kernel filter: .*udp and not \(port 9999\)/);
+  });
+
   it('capture pods: two pods on one node give one session that sees only their host veths', async () => {
     const run = runCli(['capture', 'pods', 'pod-1-1,default/pod-1-2', '--inventory', inv, '-t', 'ICMP', '-o', 'json']);
     await waitFor(() => run.err().includes('capturing'), 'the capture to start', 20_000);

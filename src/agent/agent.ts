@@ -4,7 +4,7 @@
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { CnspectError } from '../errors.js';
-import type { CaptureBackend } from '../backends/backend.js';
+import type { CaptureBackend, SelfConnection } from '../backends/backend.js';
 import {
   type CaptureEvent, type CaptureRequest, type CountersResponse, type DatapathResponse, type InfoResponse, type PodRef, type PortCountersResponse, CaptureType, DatapathSection, StopReason,
 } from '../gen/cnspect/v1/agent.js';
@@ -49,8 +49,18 @@ export function offeredTypes(backend: CaptureBackend): CaptureType[] {
   return [...types];
 }
 
+/** Who asked for a session, as the gRPC server saw it (absent for in-process calls). */
+export interface SessionOrigin {
+  /** The client's address, "ip:port". */
+  peer: string;
+  /** The client's TCP connection to the agent, when it came over TCP. */
+  connection?: SelfConnection;
+  /** The client certificate's subject, for the audit log. */
+  client?: string;
+}
+
 /** Checks a request from the wire and turns it into session options. */
-export function validateCaptureRequest(req: CaptureRequest, node: string, backend: CaptureBackend): SessionOptions {
+export function validateCaptureRequest(req: CaptureRequest, node: string, backend: CaptureBackend, origin?: SessionOrigin): SessionOptions {
   const type = req.type === CaptureType.CAPTURE_TYPE_UNSPECIFIED ? CaptureType.CAPTURE_TYPE_ALL : req.type;
   const offered = offeredTypes(backend);
   if (!offered.includes(type)) {
@@ -66,7 +76,11 @@ export function validateCaptureRequest(req: CaptureRequest, node: string, backen
   }
   const pods = validatePods(req);
   return {
-    spec: { filter: validateFilter(req.filter), type, snaplen, interface: iface, netns: req.netns, pods, inPod: req.inPod, needPacketBytes: req.needPacketBytes, node },
+    spec: {
+      filter: validateFilter(req.filter), type, snaplen, interface: iface, netns: req.netns, pods, inPod: req.inPod, needPacketBytes: req.needPacketBytes, node,
+      // A capture never records the stream that carries it, unless the client asked for that.
+      self: req.includeSelf ? undefined : origin?.connection,
+    },
     node,
     durationMs: Number(req.durationMs),
     maxPackets: Number(req.maxPackets),
@@ -110,8 +124,8 @@ export class Agent implements AgentApi {
   }
 
   /** Validates and starts a session; the returned session's `events` carry everything after. */
-  async startSession(req: CaptureRequest): Promise<CaptureSession> {
-    const options = validateCaptureRequest(req, this.node, this.backend);
+  async startSession(req: CaptureRequest, origin?: SessionOrigin): Promise<CaptureSession> {
+    const options = validateCaptureRequest(req, this.node, this.backend, origin);
     if (this.sessions.size >= this.limits.maxSessions) {
       throw new CnspectError('CNSPECT_TOO_MANY_SESSIONS', `agent on ${this.node} already runs ${this.sessions.size} captures (limit ${this.limits.maxSessions})`, { hint: 'stop one (Ctrl+C in its terminal) or wait for it to end' });
     }

@@ -5,7 +5,8 @@ import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { CnspectError, ERROR_CODES } from '../errors.js';
 import { AgentService, type AgentServer, StopReason } from '../gen/cnspect/v1/agent.js';
-import type { Agent } from './agent.js';
+import { isIP } from 'node:net';
+import type { Agent, SessionOrigin } from './agent.js';
 import type { TlsMaterial } from './tls.js';
 
 export interface ServeOptions {
@@ -37,7 +38,25 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<R
   };
 }
 
+/** "1.2.3.4:5678", "::ffff:1.2.3.4:5678" or "fd00::1:5678" (grpc-js does not bracket IPv6) → address and port. */
+export function parsePeer(peer: string): { ip: string; port: number } | undefined {
+  const i = peer.lastIndexOf(':');
+  if (i < 0) return undefined;
+  let ip = peer.slice(0, i).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(peer.slice(i + 1));
+  if (ip.toLowerCase().startsWith('::ffff:') && isIP(ip.slice(7)) === 4) ip = ip.slice(7);
+  if (isIP(ip) === 0 || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  return { ip, port };
+}
+
+function originOf(call: grpc.ServerWritableStream<unknown, unknown>, agentPort: number): SessionOrigin {
+  const peer = call.getPeer();
+  const tcp = agentPort > 0 ? parsePeer(peer) : undefined;
+  return { peer, connection: tcp && { peerIp: tcp.ip, peerPort: tcp.port, agentPort } };
+}
+
 export async function serveAgent(agent: Agent, options: ServeOptions): Promise<RunningServer> {
+  let port = 0;
   const impl: AgentServer = {
     info: unary(() => agent.info()),
     stopCapture: unary(async (req) => ({ stopped: await agent.stopCapture(req.sessionId) })),
@@ -51,7 +70,7 @@ export async function serveAgent(agent: Agent, options: ServeOptions): Promise<R
       void (async () => {
         let session;
         try {
-          session = await agent.startSession(call.request);
+          session = await agent.startSession(call.request, originOf(call, port));
         } catch (err) {
           call.emit('error', toServiceError(err));
           return;
@@ -78,7 +97,7 @@ export async function serveAgent(agent: Agent, options: ServeOptions): Promise<R
     if (!options.tls) throw new CnspectError('CNSPECT_TLS', `refusing to listen on ${options.listen} without TLS`, { hint: 'pass --tls-cert, --tls-key and --tls-ca (see `cnspect certs init`)' });
     credentials = grpc.ServerCredentials.createSsl(options.tls.ca, [{ cert_chain: options.tls.cert, private_key: options.tls.key }], true);
   }
-  const port = await new Promise<number>((resolve, reject) => {
+  port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(options.listen, credentials, (err, p) => {
       if (err) reject(new CnspectError('CNSPECT_BAD_FLAG', `cannot listen on ${options.listen}: ${err.message}`, { cause: err }));
       else resolve(p);

@@ -99,6 +99,7 @@ export class CaptureSession {
         value: {
           sessionId: this.id, node: this.options.node, bpfExpression: this.handle.filterExpression,
           linkType: this.handle.linkType, snaplenBytes: this.handle.snaplen, startTimeNs: this.startedNs, capturePoint: this.handle.capturePoint,
+          selfExcluded: this.handle.selfExcluded ?? '',
         },
       },
     });

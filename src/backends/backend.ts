@@ -25,6 +25,15 @@ export interface CaptureSpec {
   needPacketBytes: boolean;
   /** The agent's node name, for messages. */
   node: string;
+  /** The client's connection to the agent, to leave out of the capture (unset: keep everything). */
+  self?: SelfConnection;
+}
+
+/** One TCP connection between the client (peer) and the agent's listening port. */
+export interface SelfConnection {
+  peerIp: string;
+  peerPort: number;
+  agentPort: number;
 }
 
 export interface CapturedPacket {
@@ -88,6 +97,8 @@ export interface CaptureHandle {
   readonly snaplen: number;
   /** The kernel filter actually used, shown to the user. */
   readonly filterExpression: string;
+  /** What was left out on the agent's own account (its connection to the client), in words; "" for nothing. */
+  readonly selfExcluded?: string;
   /** Name of an interface index in the capture namespace: a string when known, else a lookup (a new interface). */
   interfaceName(ifindex: number): string | Promise<string>;
   /** Every interface of the capture's namespace with its own counters. */

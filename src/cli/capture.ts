@@ -7,7 +7,7 @@ import { readTlsFiles, type TlsMaterial } from '../agent/tls.js';
 import type { Inventory } from '../cluster/inventory.js';
 import { parseServerKind, runWcnspectCapture, type ServerKind } from './wcnspect.js';
 import { type CaptureRequest, CaptureType, StopReason } from '../gen/cnspect/v1/agent.js';
-import { filterFromTokens, PROTOCOL_HELP } from '../packet/filter.js';
+import { filterFromTokens, type FilterTokens, PROTOCOL_HELP } from '../packet/filter.js';
 import { CaptureOutput, stopReasonName } from '../output/capture-output.js';
 import { PcapngFile } from '../output/pcapng-file.js';
 import type { CliContext } from './context.js';
@@ -46,6 +46,11 @@ export interface CaptureFlags {
   transport?: string;
   port?: string;
   serverKind?: string;
+  includeSelf?: boolean;
+  notIps?: string[];
+  notMacs?: string[];
+  notPorts?: string[];
+  notProtocols?: string[];
 }
 
 export interface CapturePlan {
@@ -87,7 +92,7 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
   if (kind === 'pods' && (flags.netns !== undefined || flags.interface !== undefined)) {
     throw new CnspectError('CNSPECT_BAD_FLAG', '--interface and --netns cannot be combined with `capture pods`: the agent finds each pod\'s interface');
   }
-  const filter = filterFromTokens({ ips: flags.ips, macs: flags.macs, ports: flags.ports, protocols: flags.protocols });
+  const filter = filterFromTokens({ ips: flags.ips, macs: flags.macs, ports: flags.ports, protocols: flags.protocols, not: negations(flags) });
   const type = flags.type === undefined ? CaptureType.CAPTURE_TYPE_ALL : parseCaptureType(flags.type);
   const durationMs = flags.time === undefined ? 0 : parseDurationSeconds(flags.time);
   const snaplen = flags.snaplen === undefined ? 0 : parseIntInRange(flags.snaplen, '--snaplen', 64, 262144);
@@ -111,12 +116,19 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
     request: {
       filter, type, durationMs: BigInt(durationMs), countersOnly, snaplenBytes: snaplen, maxBytes: BigInt(maxBytes), maxPackets: BigInt(maxPackets),
       interface: iface, netns: flags.netns ?? '', counterIntervalMs: 0, pods: [], inPod: false, needPacketBytes: flags.write !== undefined,
+      includeSelf: flags.includeSelf ?? false,
     },
     format,
     writePath: flags.write,
     force: flags.force ?? false,
     countersOnly,
   };
+}
+
+/** The `--not` flags (rewritten by expandNot into --not-ips …), one exclusion per occurrence. */
+function negations(flags: CaptureFlags): FilterTokens['not'] {
+  const pick = (field: 'ips' | 'macs' | 'ports' | 'protocols', values: string[] | undefined) => (values ?? []).map((value) => ({ field, value }));
+  return [...pick('ips', flags.notIps), ...pick('macs', flags.notMacs), ...pick('ports', flags.notPorts), ...pick('protocols', flags.notProtocols)];
 }
 
 /**
@@ -356,6 +368,12 @@ export function captureCommand(ctx: CliContext, setExit: (code: number) => void)
     .option('-m, --macs <macs>', 'match source or destination MAC address (needs --interface)', collect)
     .option('-r, --ports <ports>', 'match source or destination port or range a-b', collect)
     .option('-t, --protocols <protocols>', `match protocol: ${PROTOCOL_HELP}`, collect)
+    .addOption(new Option('--not', 'leave out what the next filter flag matches (--not -r 22: everything but port 22; repeatable)'))
+    .addOption(new Option('--not-ips <ips>').hideHelp().argParser(collect))
+    .addOption(new Option('--not-macs <macs>').hideHelp().argParser(collect))
+    .addOption(new Option('--not-ports <ports>').hideHelp().argParser(collect))
+    .addOption(new Option('--not-protocols <protocols>').hideHelp().argParser(collect))
+    .option('--include-self', 'also capture the agent\'s own connection to this client (left out by default)')
     .option('--type <type>', 'which packets: all, flow or drop (case-insensitive)', 'all')
     .option('-d, --time <seconds>', 'capture duration in seconds; 0 = until Ctrl+C', '0')
     .option('--counters-only', 'count packets per interface and direction; print no packets')

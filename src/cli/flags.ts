@@ -52,3 +52,34 @@ export function parseOutputFormat(value: string): OutputFormat {
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
+
+/** Filter flags `--not` may negate, by every spelling, and the hidden flag each becomes. */
+const NEGATABLE: Record<string, string> = {
+  '-i': '--not-ips', '--ips': '--not-ips', '-m': '--not-macs', '--macs': '--not-macs',
+  '-r': '--not-ports', '--ports': '--not-ports', '-t': '--not-protocols', '--protocols': '--not-protocols',
+};
+
+/**
+ * Rewrites Hubble-style negation before commander sees it: `--not -r 22` → `--not-ports 22`
+ * (also `--not --ports=22` and `--not -r22`). `--not` before anything but a filter flag is an error.
+ */
+export function expandNot(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') { out.push(...argv.slice(i)); break; }
+    if (a !== '--not') { out.push(a); continue; }
+    const next = argv[i + 1];
+    const allowed = 'a filter flag right after it: -i/--ips, -m/--macs, -r/--ports or -t/--protocols, e.g. --not -r 22';
+    if (next === undefined) throw badFlag('--not', '(nothing after it)', allowed);
+    const long = /^(--[a-z]+)=(.*)$/s.exec(next);
+    const short = /^(-[imrt])(.+)$/s.exec(next);
+    const [flag, value] = long ? [long[1]!, long[2]] : short ? [short[1]!, short[2]] : [next, undefined];
+    const target = NEGATABLE[flag];
+    if (!target) throw badFlag('--not', next, allowed);
+    out.push(target);
+    if (value !== undefined) out.push(value);
+    i++;
+  }
+  return out;
+}

@@ -12,6 +12,7 @@ import { labCommand } from './lab.js';
 import { vfpCounterCommand } from './vfp-counter.js';
 import { hnsCommand } from './hns.js';
 import { deployCommands } from './deploy.js';
+import { expandNot } from './flags.js';
 
 /**
  * stdout that survives its reader going away (`cnspect capture … | head`): the first EPIPE
@@ -59,7 +60,7 @@ export async function main(argv: string[], ctx: CliContext = defaultContext()): 
   let code = 0;
   const program = buildProgram(ctx, (c) => { code = c; });
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(argv[0] === 'capture' ? expandNot(argv) : argv, { from: 'user' });
     return code;
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -16,6 +16,7 @@ const PROTOCOL_NAMES: Partial<Record<Protocol, string>> = {
 /** Pure: cnspect's request → wcnspect's (whose filters are text and whose pods are IPs). */
 export function toWcnspectRequest(req: CnspectCaptureRequest, nowMs = Date.now()): CaptureRequest {
   const f = req.filter;
+  if (f?.exclude.length) throw new CnspectError('CNSPECT_FILTER_UNSUPPORTED', 'wcnspect servers cannot leave packets out: --not has no wcnspect equivalent', { hint: 'drop --not, or deploy cnspect agents' });
   const ports = (f?.ports ?? []).map((p) => {
     if (p.first !== p.last) throw new CnspectError('CNSPECT_FILTER_UNSUPPORTED', `wcnspect servers take single ports, not the range ${p.first}-${p.last}`, { hint: 'list the ports one by one' });
     return String(p.first);

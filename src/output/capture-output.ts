@@ -59,8 +59,11 @@ export class CaptureOutput {
     switch (e.$case) {
       case 'started':
         s.linkType = e.value.linkType; s.snaplen = e.value.snaplenBytes; s.sessionId = e.value.sessionId;
-        if (this.o.format === 'json') this.line(JSON.stringify({ type: 'started', node, sessionId: e.value.sessionId, filter: e.value.bpfExpression }));
-        this.o.err.write(`${safe(node)}: capturing ${safe(e.value.capturePoint)} (session ${safe(e.value.sessionId)}, kernel filter: ${e.value.bpfExpression ? safe(e.value.bpfExpression) : 'none'})\n`);
+        if (this.o.format === 'json') {
+          this.line(JSON.stringify({ type: 'started', node, sessionId: e.value.sessionId, filter: e.value.bpfExpression, selfExcluded: e.value.selfExcluded }));
+        }
+        this.o.err.write(`${safe(node)}: capturing ${safe(e.value.capturePoint)} (session ${safe(e.value.sessionId)}, kernel filter: ${e.value.bpfExpression ? safe(e.value.bpfExpression) : 'none'})` +
+          `${e.value.selfExcluded ? `; leaving out ${safe(e.value.selfExcluded)} (--include-self keeps it)` : ''}\n`);
         break;
       case 'packets':
         for (const i of e.value.interfaces) s.names.set(i.index, safe(i.name));

@@ -30,7 +30,17 @@ export const TCP_FLAG_BITS: Record<TcpFlag, number> = {
 export const PROTOCOL_HELP = `TCP, UDP, ICMP, ICMPv6, or TCP_<flag>[_<flag>…] with flags ${Object.keys(TCP_FLAG_NAMES).join(', ')} (case-insensitive)`;
 
 export function emptyFilter(): Filter {
-  return { cidrs: [], macs: [], ports: [], protocols: [] };
+  return { cidrs: [], macs: [], ports: [], protocols: [], exclude: [] };
+}
+
+/** true when the filter sets no field of its own (its exclusions aside). */
+export function hasNoFields(f: Filter): boolean {
+  return f.cidrs.length + f.macs.length + f.ports.length + f.protocols.length === 0;
+}
+
+/** The filter and each of its exclusions: what a backend must be able to express. */
+export function allParts(f: Filter): Filter[] {
+  return [f, ...f.exclude];
 }
 
 /** An IPv4/IPv6 address or CIDR, returned in canonical "addr/prefix" or "addr" form. */
@@ -101,15 +111,26 @@ export interface FilterTokens {
   macs?: readonly string[];
   ports?: readonly string[];
   protocols?: readonly string[];
+  /** `--not -r 22`: each negated flag occurrence, in its own exclusion. */
+  not?: ReadonlyArray<{ field: keyof Omit<FilterTokens, 'not'>; value: string }>;
 }
+
+export const MAX_EXCLUSIONS = 16;
 
 /** Builds the filter model from raw flag values, validating every token. */
 export function filterFromTokens(t: FilterTokens): Filter {
+  const exclude = (t.not ?? []).map(({ field, value }) => fieldsFrom({ [field]: [value] }, '--not '));
+  if (exclude.length > MAX_EXCLUSIONS) throw badFlag('--not', `${exclude.length} negations`, `at most ${MAX_EXCLUSIONS}`);
+  return { ...fieldsFrom(t, ''), exclude };
+}
+
+function fieldsFrom(t: FilterTokens, prefix: string): Filter {
   return {
-    cidrs: unique(splitList(t.ips, '--ips').map((x) => parseCidr(x))),
-    macs: unique(splitList(t.macs, '--macs').map((x) => parseMac(x))),
-    ports: splitList(t.ports, '--ports').map((x) => parsePort(x)),
-    protocols: splitList(t.protocols, '--protocols').map((x) => parseProtocol(x)),
+    cidrs: unique(splitList(t.ips, `${prefix}--ips`).map((x) => parseCidr(x, `${prefix}--ips`))),
+    macs: unique(splitList(t.macs, `${prefix}--macs`).map((x) => parseMac(x, `${prefix}--macs`))),
+    ports: splitList(t.ports, `${prefix}--ports`).map((x) => parsePort(x, `${prefix}--ports`)),
+    protocols: splitList(t.protocols, `${prefix}--protocols`).map((x) => parseProtocol(x, `${prefix}--protocols`)),
+    exclude: [],
   };
 }
 
@@ -123,6 +144,18 @@ function unique(xs: string[]): string[] {
  */
 export function validateFilter(f: Filter | undefined): Filter {
   if (!f) return emptyFilter();
+  if (f.exclude.length > MAX_EXCLUSIONS) {
+    throw new CnspectError('CNSPECT_BAD_REQUEST', `invalid filter: ${f.exclude.length} exclusions; allowed: at most ${MAX_EXCLUSIONS}`);
+  }
+  const exclude = f.exclude.map((x) => {
+    if (x.exclude.length) throw new CnspectError('CNSPECT_BAD_REQUEST', 'invalid filter: an exclusion has exclusions of its own; allowed: one level');
+    if (hasNoFields(x)) throw new CnspectError('CNSPECT_BAD_REQUEST', 'invalid filter: an empty exclusion would leave out every packet; allowed: at least one value');
+    return validateFields(x);
+  });
+  return { ...validateFields(f), exclude };
+}
+
+function validateFields(f: Filter): Filter {
   const fail = (what: string, value: string, allowed: string): never => {
     throw new CnspectError('CNSPECT_BAD_REQUEST', `invalid filter ${what}: ${JSON.stringify(value)}; allowed: ${allowed}`);
   };
@@ -145,6 +178,9 @@ export function validateFilter(f: Filter | undefined): Filter {
       if (p.protocol !== Protocol.PROTOCOL_TCP || !Object.values(TCP_FLAG_NAMES).includes(flag)) fail('tcp flag', String(flag), 'TCP flags on TCP only');
     }
   }
-  return { cidrs, macs, ports: f.ports.map((p) => ({ first: p.first, last: p.last })), protocols: f.protocols.map((p) => ({ protocol: p.protocol, tcpFlags: [...p.tcpFlags] })) };
+  return {
+    cidrs, macs, ports: f.ports.map((p) => ({ first: p.first, last: p.last })),
+    protocols: f.protocols.map((p) => ({ protocol: p.protocol, tcpFlags: [...p.tcpFlags] })), exclude: [],
+  };
 }
 

@@ -40,8 +40,19 @@ function prefixMatches(p: Prefix, buf: Uint8Array, o: number): boolean {
   return true;
 }
 
-/** Compiles a filter into a predicate; the empty filter passes everything. */
+/** Compiles a filter into a predicate; the empty filter passes everything. Exclusions drop what they match. */
 export function compileFilter(f: Filter): PacketPredicate {
+  const keep = compileFields(f);
+  if (f.exclude.length === 0) return keep;
+  const drops = f.exclude.map(compileFields);
+  return (d, buf) => {
+    if (!keep(d, buf)) return false;
+    for (const x of drops) if (x(d, buf)) return false;
+    return true;
+  };
+}
+
+function compileFields(f: Filter): PacketPredicate {
   const checks: PacketPredicate[] = [];
   if (f.cidrs.length) {
     const prefixes = f.cidrs.map(toPrefix);
@@ -110,6 +121,12 @@ export interface Tuple {
  * flags are not in a tuple: callers refuse those filters instead of ignoring them.
  */
 export function compileTupleFilter(f: Filter): (t: Tuple) => boolean {
+  const keep = compileTupleFields(f);
+  const drops = f.exclude.map(compileTupleFields);
+  return (t) => keep(t) && !drops.some((x) => x(t));
+}
+
+function compileTupleFields(f: Filter): (t: Tuple) => boolean {
   const prefixes = f.cidrs.map(toPrefix);
   const ports = f.ports.map((p) => [p.first, p.last] as const);
   const protos: number[] = f.protocols.map((p) => (p.protocol === Protocol.PROTOCOL_TCP ? IPPROTO_TCP : p.protocol === Protocol.PROTOCOL_UDP ? IPPROTO_UDP

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { compileBpf } from '../../src/backends/linux/bpf.js';
 import { parseTcpdumpStats, tcpdumpArgs } from '../../src/backends/linux/tcpdump.js';
 import { parseIpLinkJson } from '../../src/backends/linux/netns.js';
-import { filterFromTokens, type FilterTokens } from '../../src/packet/filter.js';
+import { filterFromTokens, type FilterTokens, validateFilter } from '../../src/packet/filter.js';
+import { pktmonFilterArgs } from '../../src/backends/windows/pktmon-filter.js';
 import { sh } from '../helpers/netns.js';
 
 const CASES: Array<[FilterTokens, string]> = [
@@ -29,6 +30,23 @@ describe('BPF compiler', () => {
       }
     });
   }
+
+  it('compiles each exclusion as `and not (…)` and the agent\'s own connection last; tcpdump accepts it', () => {
+    const f = filterFromTokens({ protocols: ['TCP'], not: [{ field: 'ports', value: '22' }, { field: 'ips', value: '10.0.0.0/8,fd00::1' }] });
+    const bpf = compileBpf(f, { anyInterface: true, self: { peerIp: '198.18.0.1', peerPort: 41234, agentPort: 50051 } });
+    assert.equal(bpf, 'tcp and not (port 22) and not ((net 10.0.0.0/8 or host fd00::1)) and not (tcp and host 198.18.0.1 and port 41234 and port 50051)');
+    sh(['tcpdump', '-i', 'any', '-d', bpf]);
+    assert.equal(compileBpf(filterFromTokens({ not: [{ field: 'protocols', value: 'UDP' }] }), { anyInterface: true }), 'not (udp)');
+    assert.throws(() => compileBpf(filterFromTokens({ not: [{ field: 'macs', value: 'aa:bb:cc:dd:ee:ff' }] }), { anyInterface: true }), { code: 'CNSPECT_FILTER_UNSUPPORTED' });
+  });
+
+  it('the agent refuses exclusions it could not compile faithfully', () => {
+    const none = { cidrs: [], macs: [], ports: [], protocols: [], exclude: [] };
+    assert.throws(() => validateFilter({ ...none, exclude: [none] }), /an empty exclusion would leave out every packet/);
+    assert.throws(() => validateFilter({ ...none, exclude: [{ ...none, ports: [{ first: 1, last: 1 }], exclude: [{ ...none, ports: [{ first: 2, last: 2 }] }] }] }), /one level/);
+    assert.throws(() => validateFilter({ ...none, exclude: Array.from({ length: 17 }, () => ({ ...none, ports: [{ first: 1, last: 1 }] })) }), /17 exclusions; allowed: at most 16/);
+    assert.throws(() => pktmonFilterArgs({ ...none, exclude: [{ ...none, ports: [{ first: 22, last: 22 }] }] }), { code: 'CNSPECT_FILTER_UNSUPPORTED', message: /pktmon cannot express a negation/ });
+  });
 
   it('compiles MACs for one Ethernet interface and refuses them on "any"', () => {
     const f = filterFromTokens({ macs: ['aa:bb:cc:dd:ee:ff', '11-22-33-44-55-66'] });

@@ -9,7 +9,8 @@ export function request(over: Partial<CaptureRequest> & { tokens?: FilterTokens 
   const { tokens, ...rest } = over;
   return {
     filter: tokens ? filterFromTokens(tokens) : emptyFilter(), type: 1, durationMs: 0n, countersOnly: false, snaplenBytes: 0,
-    maxBytes: 0n, maxPackets: 0n, interface: 'any', netns: '', counterIntervalMs: 0, pods: [], inPod: false, needPacketBytes: false, ...rest,
+    maxBytes: 0n, maxPackets: 0n, interface: 'any', netns: '', counterIntervalMs: 0, pods: [], inPod: false, needPacketBytes: false,
+    includeSelf: false, ...rest,
   };
 }
 

@@ -3,6 +3,7 @@
 // the capture's link type cannot express is refused, never dropped (that would widen the capture).
 import { CnspectError } from '../../errors.js';
 import { type Filter, Protocol, TCP_FLAG_BITS, type ProtocolMatch } from '../../packet/filter.js';
+import type { SelfConnection } from '../backend.js';
 
 export interface BpfContext {
   /** true when the capture runs on every interface ("any"): link type LINUX_SLL2, no MAC headers. */
@@ -11,6 +12,13 @@ export interface BpfContext {
   ifindexes?: number[];
   /** Pod IPs: packets to or from any of them (ANDed with the filter). */
   podIps?: string[];
+  /** The agent's own connection to the client: left out so a capture never records itself. */
+  self?: SelfConnection;
+}
+
+/** The libpcap term of the agent's own connection (both directions). */
+export function selfTerm(c: SelfConnection): string {
+  return `tcp and host ${c.peerIp} and port ${c.peerPort} and port ${c.agentPort}`;
 }
 
 function cidrTerm(cidr: string): string {
@@ -45,6 +53,15 @@ export function compileBpf(filter: Filter, ctx: BpfContext): string {
   const parts: string[] = [];
   if (ctx.ifindexes?.length) parts.push(anyOf(ctx.ifindexes.map((i) => `ifindex ${i}`)));
   if (ctx.podIps?.length) parts.push(anyOf(ctx.podIps.map((ip) => `host ${ip}`)));
+  parts.push(...fieldTerms(filter, ctx));
+  for (const x of filter.exclude) parts.push(`not (${fieldTerms(x, ctx).join(' and ')})`);
+  if (ctx.self) parts.push(`not (${selfTerm(ctx.self)})`);
+  return parts.join(' and ');
+}
+
+/** One term per field that is set: OR within it; the terms are ANDed. */
+function fieldTerms(filter: Filter, ctx: BpfContext): string[] {
+  const parts: string[] = [];
   if (filter.cidrs.length) parts.push(anyOf(filter.cidrs.map(cidrTerm)));
   if (filter.macs.length) {
     if (ctx.anyInterface) {
@@ -56,5 +73,5 @@ export function compileBpf(filter: Filter, ctx: BpfContext): string {
   }
   if (filter.ports.length) parts.push(anyOf(filter.ports.map((p) => (p.first === p.last ? `port ${p.first}` : `portrange ${p.first}-${p.last}`))));
   if (filter.protocols.length) parts.push(anyOf(filter.protocols.map(protocolTerm)));
-  return parts.join(' and ');
+  return parts;
 }

@@ -4,6 +4,7 @@ import { statSync } from 'node:fs';
 import { CnspectError } from '../../errors.js';
 import { Protocol } from '../../gen/cnspect/v1/agent.js';
 import { compileTupleFilter } from '../../packet/match.js';
+import { allParts, hasNoFields } from '../../packet/filter.js';
 import type { CaptureHandle, CaptureSink, CaptureSpec, CapturedDrop } from '../backend.js';
 import { type DropRecord, type DropSource, ensureTracefs, readDropReasons, startBpftrace, startTracefs } from './drops.js';
 import { listLinks, NETNS_DIR, vethPeers } from './netns.js';
@@ -18,8 +19,9 @@ export async function nodeNamespaces(): Promise<Map<number, string>> {
 }
 
 export async function startDropCapture(spec: CaptureSpec, sink: CaptureSink, preferTracefs = process.env.CNSPECT_DROPS_TRACEFS === '1'): Promise<CaptureHandle> {
-  if (spec.filter.macs.length) throw new CnspectError('CNSPECT_FILTER_UNSUPPORTED', 'drop records carry no MAC addresses: -m cannot filter drops', { hint: 'filter drops by -i, -r or -t' });
-  if (spec.filter.protocols.some((p) => p.tcpFlags.length)) throw new CnspectError('CNSPECT_FILTER_UNSUPPORTED', 'drop records carry no TCP flags: TCP_<FLAG> cannot filter drops', { hint: 'use -t TCP' });
+  const parts = allParts(spec.filter);
+  if (parts.some((f) => f.macs.length)) throw new CnspectError('CNSPECT_FILTER_UNSUPPORTED', 'drop records carry no MAC addresses: -m cannot filter drops', { hint: 'filter drops by -i, -r or -t' });
+  if (parts.some((f) => f.protocols.some((p) => p.tcpFlags.length))) throw new CnspectError('CNSPECT_FILTER_UNSUPPORTED', 'drop records carry no TCP flags: TCP_<FLAG> cannot filter drops', { hint: 'use -t TCP' });
   if (spec.netns || spec.interface !== 'any') throw new CnspectError('CNSPECT_FILTER_UNSUPPORTED', '--type drop watches the whole node; --interface and --netns do not apply', { hint: 'filter by -i (addresses) or capture pods' });
   await ensureTracefs();
   const reasons = readDropReasons();
@@ -28,7 +30,7 @@ export async function startDropCapture(spec: CaptureSpec, sink: CaptureSink, pre
   let lastRefresh = Date.now();
   const matches = compileTupleFilter(spec.filter);
   const podIps = new Set(spec.pods.flatMap((p) => p.ips));
-  const hasTupleFilter = spec.filter.cidrs.length + spec.filter.ports.length + spec.filter.protocols.length > 0 || podIps.size > 0;
+  const hasTupleFilter = !hasNoFields(spec.filter) || spec.filter.exclude.length > 0 || podIps.size > 0;
   const ifnames = new Map<string, string>();
   const ifname = async (inode: number, netns: string, ifindex: number): Promise<string> => {
     const key = `${inode}/${ifindex}`;

@@ -130,7 +130,8 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
         throw new CnspectError('CNSPECT_INTERFACE_NOT_FOUND', `no interface ${JSON.stringify(iface)} in ${spec.netns ? `network namespace ${spec.netns}` : 'the agent\'s network namespace'}; there are: ${links.map((l) => l.name).join(', ')}`);
       }
     }
-    const bpf = compileBpf(spec.filter, { anyInterface, ifindexes, podIps });
+    const bpf = compileBpf(spec.filter, { anyInterface, ifindexes, podIps, self: spec.self });
+    const selfExcluded = spec.self ? `the agent's own connection (TCP ${spec.self.peerIp}:${spec.self.peerPort} to port ${spec.self.agentPort})` : '';
     const child = new Child(tcpdumpArgs({ netnsPath: nsPath, iface, snaplen: spec.snaplen, bpf }), { dieWithParent: true });
     const reader = new PcapStreamReader();
     const ownMac = selected?.mac ? Buffer.from(selected.mac.split(':').map((x) => parseInt(x, 16))) : undefined;
@@ -201,6 +202,7 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
       linkType,
       snaplen: spec.snaplen,
       filterExpression: bpf,
+      selfExcluded,
       interfaceName: (ifindex) => {
         const known = names.get(ifindex);
         if (known !== undefined) return known;

@@ -20,6 +20,7 @@ const unsupported = (what: string, hint: string): CnspectError => new CnspectErr
 
 /** argv of each `pktmon filter add` (without the leading "pktmon"), or [] for no filter. */
 export function pktmonFilterArgs(f: Filter): string[][] {
+  if (f.exclude.length) throw unsupported('a negation (--not): its filters can only include packets', 'drop --not and narrow the capture with the filters pktmon has');
   const ips = f.cidrs.map((c) => ['-i', c]);
   const macs = f.macs.map((m) => ['-m', m.replace(/:/g, '-').toUpperCase()]);
   const ports = f.ports.map((p) => {

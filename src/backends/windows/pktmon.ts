@@ -85,6 +85,10 @@ export class PktmonBackend implements CaptureBackend {
     const type = TYPE_ARG[spec.type];
     if (!type) throw new CnspectError('CNSPECT_UNSUPPORTED', `capture type ${spec.type} is not available with pktmon`);
     const filters = pktmonFilterArgs(spec.filter); // refuses what pktmon cannot say, before anything runs
+    if (spec.self) {
+      // pktmon filters only include: its own stream cannot be kept out, so the user is told.
+      sink.notice?.('CNSPECT_SELF_INCLUDED', `pktmon cannot leave out the agent's own connection (TCP ${spec.self.peerIp}:${spec.self.peerPort} to port ${spec.self.agentPort}): it is captured too unless the filter excludes it`, true);
+    }
     const id = randomBytes(4).toString('hex');
     this.active = `${spec.needPacketBytes ? 'file' : 'real-time'} capture ${id}`;
     let filtersAdded = false;

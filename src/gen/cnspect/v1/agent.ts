@@ -501,6 +501,11 @@ export interface Filter {
   macs: string[];
   ports: PortRange[];
   protocols: ProtocolMatch[];
+  /**
+   * Negations (`--not`): a packet that matches any of these is left out. Each one is a filter of
+   * its own (OR within a field, AND across fields); an exclusion has no exclusions of its own.
+   */
+  exclude: Filter[];
 }
 
 export interface CaptureRequest {
@@ -538,6 +543,11 @@ export interface CaptureRequest {
    * the capture stops.
    */
   needPacketBytes: boolean;
+  /**
+   * Also capture the agent's own connection to this client (by default it is left out, so a
+   * capture never records the stream that carries it).
+   */
+  includeSelf: boolean;
 }
 
 export interface PodRef {
@@ -606,6 +616,11 @@ export interface CaptureStarted {
   startTimeNs: bigint;
   /** Where the agent captures: "any", an interface, or the pods' host interfaces. */
   capturePoint: string;
+  /**
+   * What the agent left out of the capture on its own: its connection to this client, in words
+   * ("" when nothing: include_self, an in-process agent, or a backend that cannot exclude).
+   */
+  selfExcluded: string;
 }
 
 export interface Interface {
@@ -2622,7 +2637,7 @@ export const PortRange: MessageFns<PortRange> = {
 };
 
 function createBaseFilter(): Filter {
-  return { cidrs: [], macs: [], ports: [], protocols: [] };
+  return { cidrs: [], macs: [], ports: [], protocols: [], exclude: [] };
 }
 
 export const Filter: MessageFns<Filter> = {
@@ -2638,6 +2653,9 @@ export const Filter: MessageFns<Filter> = {
     }
     for (const v of message.protocols) {
       ProtocolMatch.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.exclude) {
+      Filter.encode(v!, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -2687,6 +2705,14 @@ export const Filter: MessageFns<Filter> = {
             message.protocols.push(ProtocolMatch.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.exclude.push(Filter.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2707,6 +2733,7 @@ export const Filter: MessageFns<Filter> = {
       protocols: globalThis.Array.isArray(object?.protocols)
         ? object.protocols.map((e: any) => ProtocolMatch.fromJSON(e))
         : [],
+      exclude: globalThis.Array.isArray(object?.exclude) ? object.exclude.map((e: any) => Filter.fromJSON(e)) : [],
     };
   },
 
@@ -2724,6 +2751,9 @@ export const Filter: MessageFns<Filter> = {
     if (message.protocols?.length) {
       obj.protocols = message.protocols.map((e) => ProtocolMatch.toJSON(e));
     }
+    if (message.exclude?.length) {
+      obj.exclude = message.exclude.map((e) => Filter.toJSON(e));
+    }
     return obj;
   },
 
@@ -2736,6 +2766,7 @@ export const Filter: MessageFns<Filter> = {
     message.macs = object.macs?.map((e) => e) || [];
     message.ports = object.ports?.map((e) => PortRange.fromPartial(e)) || [];
     message.protocols = object.protocols?.map((e) => ProtocolMatch.fromPartial(e)) || [];
+    message.exclude = object.exclude?.map((e) => Filter.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2755,6 +2786,7 @@ function createBaseCaptureRequest(): CaptureRequest {
     pods: [],
     inPod: false,
     needPacketBytes: false,
+    includeSelf: false,
   };
 }
 
@@ -2807,6 +2839,9 @@ export const CaptureRequest: MessageFns<CaptureRequest> = {
     }
     if (message.needPacketBytes !== false) {
       writer.uint32(104).bool(message.needPacketBytes);
+    }
+    if (message.includeSelf !== false) {
+      writer.uint32(112).bool(message.includeSelf);
     }
     return writer;
   },
@@ -2928,6 +2963,14 @@ export const CaptureRequest: MessageFns<CaptureRequest> = {
             message.needPacketBytes = reader.bool();
             continue;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.includeSelf = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2989,6 +3032,11 @@ export const CaptureRequest: MessageFns<CaptureRequest> = {
         : isSet(object.need_packet_bytes)
         ? globalThis.Boolean(object.need_packet_bytes)
         : false,
+      includeSelf: isSet(object.includeSelf)
+        ? globalThis.Boolean(object.includeSelf)
+        : isSet(object.include_self)
+        ? globalThis.Boolean(object.include_self)
+        : false,
     };
   },
 
@@ -3033,6 +3081,9 @@ export const CaptureRequest: MessageFns<CaptureRequest> = {
     if (message.needPacketBytes !== false) {
       obj.needPacketBytes = message.needPacketBytes;
     }
+    if (message.includeSelf !== false) {
+      obj.includeSelf = message.includeSelf;
+    }
     return obj;
   },
 
@@ -3060,6 +3111,7 @@ export const CaptureRequest: MessageFns<CaptureRequest> = {
     message.pods = object.pods?.map((e) => PodRef.fromPartial(e)) || [];
     message.inPod = object.inPod ?? false;
     message.needPacketBytes = object.needPacketBytes ?? false;
+    message.includeSelf = object.includeSelf ?? false;
     return message;
   },
 };
@@ -3847,6 +3899,7 @@ function createBaseCaptureStarted(): CaptureStarted {
     snaplenBytes: 0,
     startTimeNs: 0n,
     capturePoint: "",
+    selfExcluded: "",
   };
 }
 
@@ -3875,6 +3928,9 @@ export const CaptureStarted: MessageFns<CaptureStarted> = {
     }
     if (message.capturePoint !== "") {
       writer.uint32(58).string(message.capturePoint);
+    }
+    if (message.selfExcluded !== "") {
+      writer.uint32(66).string(message.selfExcluded);
     }
     return writer;
   },
@@ -3948,6 +4004,14 @@ export const CaptureStarted: MessageFns<CaptureStarted> = {
             message.capturePoint = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.selfExcluded = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3993,6 +4057,11 @@ export const CaptureStarted: MessageFns<CaptureStarted> = {
         : isSet(object.capture_point)
         ? globalThis.String(object.capture_point)
         : "",
+      selfExcluded: isSet(object.selfExcluded)
+        ? globalThis.String(object.selfExcluded)
+        : isSet(object.self_excluded)
+        ? globalThis.String(object.self_excluded)
+        : "",
     };
   },
 
@@ -4019,6 +4088,9 @@ export const CaptureStarted: MessageFns<CaptureStarted> = {
     if (message.capturePoint !== "") {
       obj.capturePoint = message.capturePoint;
     }
+    if (message.selfExcluded !== "") {
+      obj.selfExcluded = message.selfExcluded;
+    }
     return obj;
   },
 
@@ -4036,6 +4108,7 @@ export const CaptureStarted: MessageFns<CaptureStarted> = {
       ? BigInt(object.startTimeNs)
       : 0n;
     message.capturePoint = object.capturePoint ?? "";
+    message.selfExcluded = object.selfExcluded ?? "";
     return message;
   },
 };
