@@ -11,11 +11,20 @@ import {
 import { validateFilter } from '../packet/filter.js';
 import { CaptureSession, DEFAULT_COUNTER_INTERVAL_MS, type SessionOptions } from './session.js';
 import { VERSION } from '../version.js';
+import { ByteBudget } from './queue.js';
 
 export const DEFAULT_SNAPLEN = 262144;
 export const MIN_SNAPLEN = 64;
 export const MAX_DURATION_MS = 24 * 3600 * 1000;
 const IFACE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,14}$/;
+const NETNS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/** Session ids are 12 hex digits (CaptureSession.id). */
+const SESSION_ID = /^[0-9a-f]{12}$/;
+
+function validateSessionId(id: string): string {
+  if (!SESSION_ID.test(id)) throw new CnspectError('CNSPECT_BAD_REQUEST', `invalid session id ${JSON.stringify(id)}; allowed: 12 hex digits, as in the started line`);
+  return id;
+}
 
 export function validateInterfaceName(name: string): string {
   if (!IFACE_NAME.test(name)) {
@@ -26,9 +35,15 @@ export function validateInterfaceName(name: string): string {
 
 export interface AgentLimits {
   maxSessions: number;
+  /**
+   * Bytes all sessions together may hold for slow clients; past it packets are counted as stream
+   * drops. The default keeps 8 stalled sessions inside the DaemonSet's 512Mi limit.
+   */
+  streamBudgetBytes: number;
 }
 
-export const DEFAULT_LIMITS: AgentLimits = { maxSessions: 8 };
+export const DEFAULT_STREAM_BUDGET_BYTES = 192 << 20;
+export const DEFAULT_LIMITS: AgentLimits = { maxSessions: 8, streamBudgetBytes: DEFAULT_STREAM_BUDGET_BYTES };
 
 /** What a client can ask of an agent, in-process or over gRPC. */
 export interface AgentApi {
@@ -71,6 +86,9 @@ export function validateCaptureRequest(req: CaptureRequest, node: string, backen
   const snaplen = req.snaplenBytes === 0 ? DEFAULT_SNAPLEN : req.snaplenBytes;
   if (snaplen < MIN_SNAPLEN || snaplen > DEFAULT_SNAPLEN) throw new CnspectError('CNSPECT_BAD_REQUEST', `snaplen ${snaplen} is out of range; allowed: ${MIN_SNAPLEN}-${DEFAULT_SNAPLEN} bytes`);
   const iface = req.interface === '' ? 'any' : req.interface === 'any' ? 'any' : validateInterfaceName(req.interface);
+  if (req.netns && !NETNS_NAME.test(req.netns)) {
+    throw new CnspectError('CNSPECT_BAD_REQUEST', `invalid network namespace name ${JSON.stringify(req.netns)}; allowed: a name under /run/netns of 1-64 characters [A-Za-z0-9_.-] not starting with '-' or '.'`);
+  }
   if (req.counterIntervalMs !== 0 && (req.counterIntervalMs < 100 || req.counterIntervalMs > 60_000)) {
     throw new CnspectError('CNSPECT_BAD_REQUEST', `counter interval ${req.counterIntervalMs} ms is out of range; allowed: 100-60000`);
   }
@@ -111,9 +129,15 @@ function validatePods(req: CaptureRequest): PodRef[] {
 export class Agent implements AgentApi {
   private readonly sessions = new Map<string, CaptureSession>();
   readonly node: string;
+  /** Bytes queued for clients by every session together. */
+  readonly streamBudget: ByteBudget;
 
-  constructor(private readonly backend: CaptureBackend, private readonly limits: AgentLimits = DEFAULT_LIMITS, node = hostname()) {
+  private readonly limits: AgentLimits;
+
+  constructor(private readonly backend: CaptureBackend, limits: Partial<AgentLimits> = {}, node = hostname()) {
     this.node = node;
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+    this.streamBudget = new ByteBudget(this.limits.streamBudgetBytes);
   }
 
   async info(): Promise<InfoResponse> {
@@ -129,7 +153,7 @@ export class Agent implements AgentApi {
     if (this.sessions.size >= this.limits.maxSessions) {
       throw new CnspectError('CNSPECT_TOO_MANY_SESSIONS', `agent on ${this.node} already runs ${this.sessions.size} captures (limit ${this.limits.maxSessions})`, { hint: 'stop one (Ctrl+C in its terminal) or wait for it to end' });
     }
-    const session = new CaptureSession(this.backend, options);
+    const session = new CaptureSession(this.backend, options, this.streamBudget);
     this.sessions.set(session.id, session);
     try {
       await session.start();
@@ -156,13 +180,14 @@ export class Agent implements AgentApi {
   }
 
   async stopCapture(sessionId: string): Promise<boolean> {
-    const session = this.sessions.get(sessionId);
+    const session = this.sessions.get(validateSessionId(sessionId));
     if (!session) throw new CnspectError('CNSPECT_SESSION_NOT_FOUND', `no capture session ${JSON.stringify(sessionId)} on ${this.node}`);
     await session.stop(StopReason.STOP_REASON_STOPPED);
     return true;
   }
 
   async counters(sessionId = '', includeHidden = false): Promise<CountersResponse> {
+    if (sessionId) validateSessionId(sessionId);
     const list = [...this.sessions.values()].filter((s) => !sessionId || s.id === sessionId);
     if (sessionId && list.length === 0) throw new CnspectError('CNSPECT_SESSION_NOT_FOUND', `no capture session ${JSON.stringify(sessionId)} on ${this.node}`);
     return {
@@ -189,6 +214,9 @@ export class Agent implements AgentApi {
   }
 
   async datapath(section: DatapathSection): Promise<DatapathResponse> {
+    if (!Object.values(DatapathSection).includes(section) || section === DatapathSection.UNRECOGNIZED) {
+      throw new CnspectError('CNSPECT_BAD_REQUEST', `unknown datapath section ${section}; allowed: 0-4 (all, endpoints, loadbalancers, namespaces, networks)`);
+    }
     if (!this.backend.datapath) throw new CnspectError('CNSPECT_UNSUPPORTED', `backend ${this.backend.name} cannot read the datapath`);
     const all = await this.backend.datapath(this.node);
     const want = (s: DatapathSection): boolean => section === DatapathSection.DATAPATH_SECTION_ALL || section === s;

@@ -24,6 +24,12 @@ export interface ChildOptions {
 }
 
 const live = new Set<ChildProcess>();
+let spawned = 0;
+
+/** How many OS tools this process has started so far (the agent's audit of "nothing was run"). */
+export function spawnedChildren(): number {
+  return spawned;
+}
 let exitHookInstalled = false;
 
 function installExitHook(): void {
@@ -57,6 +63,7 @@ export class Child {
     }
     const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env, shell: false });
     this.process = child;
+    spawned++;
     live.add(child);
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (s: string) => {

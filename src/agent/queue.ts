@@ -2,13 +2,29 @@
 // the session asks `wouldExceed` before queuing optional data (packets) so a slow reader costs
 // counted drops, never unbounded memory.
 
+/** One byte budget shared by every session of an agent, so many stalled clients cannot add up past it. */
+export class ByteBudget {
+  used = 0;
+  constructor(readonly limit: number) {}
+  wouldExceed(bytes: number): boolean { return this.used + bytes > this.limit; }
+}
+
 export class EventQueue<T> implements AsyncIterable<T> {
   private items: Array<{ item: T; bytes: number }> = [];
   private waiting: ((r: IteratorResult<T>) => void) | undefined;
   private closed = false;
   private queuedBytes = 0;
 
-  constructor(private readonly maxBytes: number, private readonly onReturn?: () => void) {}
+  constructor(private readonly maxBytes: number, private readonly onReturn?: () => void, private readonly shared?: ByteBudget) {}
+
+  get bytes(): number {
+    return this.queuedBytes;
+  }
+
+  private account(bytes: number): void {
+    this.queuedBytes += bytes;
+    if (this.shared) this.shared.used += bytes;
+  }
 
   private drained: Array<() => void> = [];
 
@@ -27,7 +43,7 @@ export class EventQueue<T> implements AsyncIterable<T> {
   }
 
   wouldExceed(bytes: number): boolean {
-    return this.queuedBytes + bytes > this.maxBytes;
+    return this.queuedBytes + bytes > this.maxBytes || (this.shared?.wouldExceed(bytes) ?? false);
   }
 
   push(item: T, bytes = 0): void {
@@ -39,7 +55,7 @@ export class EventQueue<T> implements AsyncIterable<T> {
       return;
     }
     this.items.push({ item, bytes });
-    this.queuedBytes += bytes;
+    this.account(bytes);
   }
 
   close(): void {
@@ -56,7 +72,7 @@ export class EventQueue<T> implements AsyncIterable<T> {
       next: () => {
         const head = this.items.shift();
         if (head) {
-          this.queuedBytes -= head.bytes;
+          this.account(-head.bytes);
           this.wake();
           return Promise.resolve({ value: head.item, done: false });
         }
@@ -66,7 +82,7 @@ export class EventQueue<T> implements AsyncIterable<T> {
       return: () => {
         this.onReturn?.();
         this.items = [];
-        this.queuedBytes = 0;
+        this.account(-this.queuedBytes);
         this.closed = true;
         this.wake();
         return Promise.resolve({ value: undefined, done: true });

@@ -7,6 +7,7 @@ import { CnspectError, ERROR_CODES } from '../errors.js';
 import { AgentService, type AgentServer, StopReason } from '../gen/cnspect/v1/agent.js';
 import { isIP } from 'node:net';
 import type { Agent, SessionOrigin } from './agent.js';
+import { admit, MAX_REQUEST_BYTES, tolerantService } from './request-limits.js';
 import type { TlsMaterial } from './tls.js';
 
 export interface ServeOptions {
@@ -26,15 +27,20 @@ export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
   if (err instanceof CnspectError) {
     metadata.set('cnspect-code', err.code);
     if (err.hint) metadata.set('cnspect-hint', err.hint);
-    return { code: ERROR_CODES[err.code].grpc, details: err.message, metadata };
+    return { code: ERROR_CODES[err.code].grpc, details: capDetails(err.message), metadata };
   }
   metadata.set('cnspect-code', 'CNSPECT_INTERNAL');
-  return { code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err), metadata };
+  return { code: grpc.status.INTERNAL, details: capDetails(err instanceof Error ? err.message : String(err)), metadata };
 }
 
-function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+/** Error details travel in an HTTP/2 header: never let a message grow it past what peers accept. */
+const MAX_DETAILS_CHARS = 2000;
+const capDetails = (text: string): string => (text.length > MAX_DETAILS_CHARS ? `${text.slice(0, MAX_DETAILS_CHARS)}… (${text.length} characters)` : text);
+
+function unary<Req, Res>(method: string, fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    fn(call.request).then((res) => callback(null, res), (err: unknown) => callback(toServiceError(err) as grpc.ServiceError));
+    Promise.resolve().then(() => fn(admit(call.request, method)))
+      .then((res) => callback(null, res), (err: unknown) => callback(toServiceError(err) as grpc.ServiceError));
   };
 }
 
@@ -58,11 +64,11 @@ function originOf(call: grpc.ServerWritableStream<unknown, unknown>, agentPort: 
 export async function serveAgent(agent: Agent, options: ServeOptions): Promise<RunningServer> {
   let port = 0;
   const impl: AgentServer = {
-    info: unary(() => agent.info()),
-    stopCapture: unary(async (req) => ({ stopped: await agent.stopCapture(req.sessionId) })),
-    counters: unary((req) => agent.counters(req.sessionId, req.includeHidden)),
-    datapath: unary((req) => agent.datapath(req.section)),
-    portCounters: unary(async (req) => {
+    info: unary('Info', () => agent.info()),
+    stopCapture: unary('StopCapture', async (req) => ({ stopped: await agent.stopCapture(req.sessionId) })),
+    counters: unary('Counters', (req) => agent.counters(req.sessionId, req.includeHidden)),
+    datapath: unary('Datapath', (req) => agent.datapath(req.section)),
+    portCounters: unary('PortCounters', async (req) => {
       if (!req.pod) throw new CnspectError('CNSPECT_BAD_REQUEST', 'port counters need a pod');
       return agent.portCounters(req.pod, req.detailed);
     }),
@@ -70,7 +76,7 @@ export async function serveAgent(agent: Agent, options: ServeOptions): Promise<R
       void (async () => {
         let session;
         try {
-          session = await agent.startSession(call.request, originOf(call, port));
+          session = await agent.startSession(admit(call.request, 'Capture'), originOf(call, port));
         } catch (err) {
           call.emit('error', toServiceError(err));
           return;
@@ -89,8 +95,8 @@ export async function serveAgent(agent: Agent, options: ServeOptions): Promise<R
       })();
     },
   };
-  const server = new grpc.Server({ 'grpc.max_send_message_length': 16 << 20 });
-  server.addService(AgentService, impl);
+  const server = new grpc.Server({ 'grpc.max_send_message_length': 16 << 20, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
+  server.addService(tolerantService(AgentService), impl);
   let credentials: grpc.ServerCredentials;
   if (options.listen.startsWith('unix:')) credentials = grpc.ServerCredentials.createInsecure();
   else {

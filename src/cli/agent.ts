@@ -6,7 +6,7 @@ import { readTlsFiles } from '../agent/tls.js';
 import { BACKEND_KINDS, type BackendKind, createBackend } from '../backends/index.js';
 import { badFlag } from '../errors.js';
 import type { CliContext } from './context.js';
-import { parseIntInRange } from './flags.js';
+import { parseIntInRange, parseSize } from './flags.js';
 
 export interface AgentFlags {
   listen: string;
@@ -14,6 +14,7 @@ export interface AgentFlags {
   tlsKey?: string;
   tlsCa?: string;
   maxSessions: string;
+  streamBudget: string;
   nodeName?: string;
   backend: string;
   windowsTools?: string;
@@ -28,12 +29,14 @@ export function parseListen(value: string): string {
 export async function runAgent(flags: AgentFlags, ctx: CliContext): Promise<number> {
   const listen = parseListen(flags.listen);
   const maxSessions = parseIntInRange(flags.maxSessions, '--max-sessions', 1, 64);
+  const streamBudgetBytes = parseSize(flags.streamBudget, '--stream-budget');
+  if (streamBudgetBytes < 1 << 20) throw badFlag('--stream-budget', flags.streamBudget, 'at least 1M');
   const tls = readTlsFiles({ ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey }, 'the agent');
   if (!(BACKEND_KINDS as readonly string[]).includes(flags.backend)) throw badFlag('--backend', flags.backend, BACKEND_KINDS.join(', '));
   const backend = createBackend(flags.backend as BackendKind, process.platform, flags.windowsTools);
   // A previous agent killed hard may have left a pktmon session and its filters behind.
   for (const line of (await backend.cleanupLeftovers?.()) ?? []) ctx.err.write(`cnspect agent: leftover cleanup: ${line}\n`);
-  const agent = new Agent(backend, { maxSessions }, flags.nodeName);
+  const agent = new Agent(backend, { maxSessions, streamBudgetBytes }, flags.nodeName);
   const server = await serveAgent(agent, { listen, tls });
   await backend.warmUp?.();
   const bound = listen.replace(/:\d+$/, `:${server.port}`); // port 0 = any free port
@@ -58,6 +61,7 @@ export function agentCommand(ctx: CliContext, setExit: (code: number) => void): 
     .option('--tls-key <file>', 'agent private key (PEM)')
     .option('--tls-ca <file>', 'CA that signs client certificates (PEM)')
     .option('--max-sessions <n>', 'concurrent capture sessions allowed', '8')
+    .option('--stream-budget <size>', 'memory all sessions together may hold for slow clients before counting stream drops', '192M')
     .option('--node-name <name>', 'name reported to clients (default: host name)')
     .option('--backend <kind>', `capture backend: ${BACKEND_KINDS.join(', ')} (auto = this OS)`, 'auto')
     .option('--windows-tools <dir>', 'directory of stand-ins for pktmon/vfpctrl/hnsdiag (NAME.mjs), for testing the Windows backend off Windows')
