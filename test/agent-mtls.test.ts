@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { Agent } from '../src/agent/agent.js';
-import { initCertificates } from '../src/agent/certs.js';
+import { initCertificates, initNodeCertificates, issueFromCa, selfSigned } from '../src/agent/certs.js';
+import type { AuditEvent } from '../src/agent/audit.js';
 import { serveAgent, type RunningServer } from '../src/agent/server.js';
-import { clientFilesIn, agentFilesIn, readTlsFiles } from '../src/agent/tls.js';
+import { clientFilesIn, agentFilesIn, nodeFilesIn, readTlsFiles } from '../src/agent/tls.js';
 import { LinuxTcpdumpBackend } from '../src/backends/linux/tcpdump.js';
 import { RemoteAgent } from '../src/cluster/agent-client.js';
 import { AgentClient, StopReason } from '../src/gen/cnspect/v1/agent.js';
@@ -28,6 +29,7 @@ describe('agent over mutual TLS', () => {
   let agent: Agent;
   let server: RunningServer;
   let address: string;
+  const audit: AuditEvent[] = [];
 
   before(async () => {
     net = makeNetnsPair();
@@ -36,7 +38,7 @@ describe('agent over mutual TLS', () => {
     await initCertificates(dir, ['127.0.0.1', 'localhost']);
     await initCertificates(otherDir, ['127.0.0.1'], 'another CA');
     agent = new Agent(new LinuxTcpdumpBackend(), { maxSessions: 4 }, 'tls-node');
-    server = await serveAgent(agent, { listen: '127.0.0.1:0', tls: readTlsFiles(agentFilesIn(dir), 'agent') });
+    server = await serveAgent(agent, { listen: '127.0.0.1:0', tls: readTlsFiles(agentFilesIn(dir), 'agent'), audit: (e) => audit.push(e) });
     address = `127.0.0.1:${server.port}`;
   });
   after(async () => {
@@ -64,6 +66,16 @@ describe('agent over mutual TLS', () => {
       assert.equal(summary.counters?.packets, 40n);
       // Bad requests come back with their code across the wire.
       await assert.rejects(startCapture(remote, request({ netns: 'no such ns' })), { code: 'CNSPECT_BAD_REQUEST' });
+      // The audit trail: who connected, what they captured, how it ended, what was refused.
+      await waitFor(() => audit.some((e) => e.event === 'session-ended'), 'the session-ended audit line');
+      const accepted = audit.find((e) => e.event === 'connection-accepted')!;
+      assert.deepEqual(accepted, { event: 'connection-accepted', peer: accepted.peer, client: 'CN=cnspect-client' });
+      assert.match(accepted.peer, /^127\.0\.0\.1:\d+$/);
+      const started = audit.find((e) => e.event === 'session-started') as Extract<AuditEvent, { event: 'session-started' }>;
+      assert.equal(started.client, 'CN=cnspect-client');
+      assert.match(started.filter, new RegExp(`^host ${net.ipA.replace(/\./g, '\\.')} and icmp and not \\(tcp and host 127\\.0\\.0\\.1 and port \\d+ and port ${server.port}\\)$`));
+      assert.deepEqual(audit.filter((e) => e.event === 'session-ended').map((e) => [e.event === 'session-ended' && e.reason, e.event === 'session-ended' && e.packets]), [['stopped', 40]]);
+      assert.ok(audit.some((e) => e.event === 'request-refused' && e.method === 'Capture' && e.code === 'CNSPECT_BAD_REQUEST' && e.client === 'CN=cnspect-client'));
     } finally {
       await remote.close();
     }
@@ -90,18 +102,72 @@ describe('agent over mutual TLS', () => {
     }
   });
 
-  it('refuses a client whose certificate comes from another CA', async () => {
+  it('refuses a client whose certificate comes from another CA, and says so', async () => {
     // Trusts the agent (right CA) but presents a client certificate from another CA.
     const foreign = readTlsFiles(clientFilesIn(otherDir), 'client');
     const remote = new RemoteAgent(address, { ...foreign, ca: readFileSync(join(dir, 'ca.crt')) }, 'tls-node');
     try {
-      await assert.rejects(remote.info(), (err: Error & { code?: string }) => err.code === 'CNSPECT_TLS' || err.code === 'CNSPECT_AGENT_UNREACHABLE');
-      await assert.rejects(startCapture(remote, request({ netns: net.b })));
+      await assert.rejects(remote.info(), { code: 'CNSPECT_TLS', message: /the client certificate was issued by CN=another CA, not by the deployment's CA \(CN=cnspect CA\)/ });
+      await assert.rejects(startCapture(remote, request({ netns: net.b })), { code: 'CNSPECT_TLS' });
     } finally {
       await remote.close();
     }
     assert.equal((await agent.info()).runningSessions, 0);
     assert.equal(tcpdumpPidsIn(net.b).length, 0);
+    await waitFor(() => audit.some((e) => e.event === 'connection-refused' && /certificate/.test(e.reason)), 'a connection-refused audit line naming the certificate');
+  });
+
+  it('names what is wrong with an expired, not yet valid, self-signed or agent certificate', async () => {
+    const good = readTlsFiles(clientFilesIn(dir), 'client');
+    const hour = 3600_000;
+    const cases: Array<[string, Promise<{ cert: string; key: string }>, RegExp]> = [
+      ['expired', issueFromCa(dir, { cn: 'old', usage: 'client', hosts: [], notBefore: new Date(Date.now() - 48 * hour), notAfter: new Date(Date.now() - 24 * hour) }), /the client certificate expired on \d{4}-/],
+      ['not yet valid', issueFromCa(dir, { cn: 'new', usage: 'client', hosts: [], notBefore: new Date(Date.now() + 24 * hour), notAfter: new Date(Date.now() + 48 * hour) }), /the client certificate is not valid yet \(valid from \d{4}-/],
+      ['self-signed', selfSigned('me'), /the client certificate is self-signed/],
+      ['agent certificate', Promise.resolve({ cert: readFileSync(agentFilesIn(dir).cert, 'utf8'), key: readFileSync(agentFilesIn(dir).key, 'utf8') }), /the client certificate is not for client authentication/],
+    ];
+    for (const [what, made, reason] of cases) {
+      const m = await made;
+      const remote = new RemoteAgent(address, { ...good, cert: Buffer.from(m.cert), key: Buffer.from(m.key) }, 'tls-node');
+      try {
+        await assert.rejects(remote.info(), (err: Error & { code?: string }) => {
+          assert.equal(err.code, 'CNSPECT_TLS', `${what}: ${err.message}`);
+          assert.match(err.message, /the agent closed the connection right after the TLS handshake: it refused the client certificate/, what);
+          assert.match(err.message, reason, what);
+          return true;
+        });
+      } finally {
+        await remote.close();
+      }
+    }
+  });
+
+  it('refuses an agent whose certificate names another node (one node\'s key never passes for another)', async () => {
+    const nodes = mkdtempSync(join(tmpdir(), 'cnspect-tls-nodes-'));
+    try {
+      await initNodeCertificates(nodes, [{ name: 'node-a', hosts: ['127.0.0.1'] }, { name: 'node-b', hosts: ['127.0.0.2'] }]);
+      const client = readTlsFiles(clientFilesIn(nodes), 'client');
+      // node-a's agent answers on node-b's address.
+      const impostor = await serveAgent(agent, { listen: '127.0.0.2:0', tls: readTlsFiles(nodeFilesIn(nodes, 'node-a'), 'agent') });
+      const honest = await serveAgent(agent, { listen: '127.0.0.2:0', tls: readTlsFiles(nodeFilesIn(nodes, 'node-b'), 'agent') });
+      try {
+        const toB = new RemoteAgent(`127.0.0.2:${impostor.port}`, client, 'node-b');
+        await assert.rejects(toB.info(), { code: 'CNSPECT_TLS', message: /the agent's certificate is for another node: it names DNS:node-a, IP Address:127\.0\.0\.1, not node-b or 127\.0\.0\.2/ });
+        await toB.close();
+        const realB = new RemoteAgent(`127.0.0.2:${honest.port}`, client, 'node-b');
+        assert.equal((await realB.info()).hostname, 'tls-node');
+        await realB.close();
+        // Through a tunnel the address is a local listener: only the node's name counts.
+        const tunnelled = new RemoteAgent(`127.0.0.2:${honest.port}`, client, 'node-a', ['node-a']);
+        await assert.rejects(tunnelled.info(), { code: 'CNSPECT_TLS', message: /not node-a$/ });
+        await tunnelled.close();
+      } finally {
+        await impostor.close();
+        await honest.close();
+      }
+    } finally {
+      rmSync(nodes, { recursive: true, force: true });
+    }
   });
 
   it('stops the session and its tcpdump when the client process is killed mid-capture', async () => {

@@ -21,7 +21,7 @@ const MODELS: Record<string, new (o: never) => { validate(): void }> = {
 };
 
 async function dryRun(args: string[]): Promise<Doc[]> {
-  const run = runCli(['deploy', '--dry-run', '-o', 'yaml', ...args]);
+  const run = runCli(['deploy', '--dry-run', '-o', 'yaml', '--nodes', 'lin-1,win-1', ...args]);
   assert.equal(await run.exit, 0, run.err());
   return parseAllDocuments(run.out()).map((d) => d.toJS() as Doc);
 }
@@ -66,12 +66,18 @@ describe('deploy manifests', () => {
     assert.deepEqual(win.spec.template.spec.nodeSelector, { 'kubernetes.io/os': 'windows' });
     const role = docs.find((d) => d.kind === 'Role') as unknown as { rules: Array<{ resources: string[]; resourceNames?: string[]; verbs: string[] }> };
     assert.deepEqual(role.rules.find((r) => r.resources.includes('secrets')), { apiGroups: [''], resources: ['secrets'], resourceNames: ['cnspect-client'], verbs: ['get'] });
-    // The agent certificate is issued by the CA in the same Secret, for server auth.
+    // One agent certificate per node, issued by the CA in the same Secret, naming that node only.
     const secret = docs.find((d) => d.metadata.name === 'cnspect-agent-tls') as unknown as { data: Record<string, string> };
-    const cert = new X509Certificate(Buffer.from(secret.data['tls.crt']!, 'base64'));
+    assert.deepEqual(Object.keys(secret.data).sort(), ['ca.crt', 'lin-1.crt', 'lin-1.key', 'win-1.crt', 'win-1.key']);
     const ca = new X509Certificate(Buffer.from(secret.data['ca.crt']!, 'base64'));
-    assert.ok(cert.verify(ca.publicKey));
-    assert.match(cert.subjectAltName ?? '', /DNS:cnspect-agent/);
+    for (const node of ['lin-1', 'win-1']) {
+      const cert = new X509Certificate(Buffer.from(secret.data[`${node}.crt`]!, 'base64'));
+      assert.ok(cert.verify(ca.publicKey));
+      assert.equal(cert.subjectAltName, `DNS:${node}`, 'no name shared between nodes');
+    }
+    assert.deepEqual(c.args.slice(3), ['--tls-dir', '/etc/cnspect/tls', '--node-name', '$(NODE_NAME)']);
+    const noNodes = runCli(['deploy', '--dry-run', '--kubeconfig', '/nonexistent/kubeconfig']);
+    assert.equal(await noNodes.exit, 2);
   });
 });
 

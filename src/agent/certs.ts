@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { CnspectError } from '../errors.js';
-import { TLS_FILES } from './tls.js';
+import { nodeFilesIn, TLS_FILES } from './tls.js';
 
 const crypto = webcrypto as unknown as Crypto; // node's WebCrypto implements the DOM Crypto interface
 x509.cryptoProvider.set(crypto);
@@ -29,32 +29,55 @@ export function validateHostName(h: string): string {
   throw new CnspectError('CNSPECT_BAD_FLAG', `invalid --host ${JSON.stringify(h)}; allowed: an IP address or a DNS name`);
 }
 
-async function issue(ca: x509.X509Certificate, caKey: CryptoKey, cn: string, usage: 'server' | 'client', hosts: string[]): Promise<{ cert: string; key: string }> {
+export interface IssueOptions {
+  cn: string;
+  usage: 'server' | 'client';
+  /** DNS names and IPs (SANs). */
+  hosts: string[];
+  /** Validity; default from 5 minutes ago (clock skew) for CERT_VALIDITY_DAYS. */
+  notBefore?: Date;
+  notAfter?: Date;
+}
+
+async function issue(ca: x509.X509Certificate, caKey: CryptoKey, o: IssueOptions): Promise<{ cert: string; key: string }> {
   const keys = await crypto.subtle.generateKey(ALG, true, ['sign', 'verify']) as CryptoKeyPair;
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
-    new x509.ExtendedKeyUsageExtension([usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
+    new x509.ExtendedKeyUsageExtension([o.usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
     await x509.AuthorityKeyIdentifierExtension.create(ca, false, crypto),
   ];
-  if (hosts.length) extensions.push(new x509.SubjectAlternativeNameExtension(hosts.map((h) => ({ type: isIP(h) ? 'ip' as const : 'dns' as const, value: h }))));
+  if (o.hosts.length) extensions.push(new x509.SubjectAlternativeNameExtension(o.hosts.map((h) => ({ type: isIP(h) ? 'ip' as const : 'dns' as const, value: h }))));
+  const v = validity();
   const cert = await x509.X509CertificateGenerator.create({
-    subject: `CN=${cn}`, issuer: ca.subject, ...validity(), signingAlgorithm: ALG, publicKey: keys.publicKey, signingKey: caKey, extensions,
+    subject: `CN=${o.cn}`, issuer: ca.subject, notBefore: o.notBefore ?? v.notBefore, notAfter: o.notAfter ?? v.notAfter,
+    signingAlgorithm: ALG, publicKey: keys.publicKey, signingKey: caKey, extensions,
   }, crypto);
   return { cert: cert.toString('pem'), key: await keyPem(keys.privateKey) };
 }
 
+/** A node an agent certificate is issued for: its name and the addresses it is dialled at. */
+export interface NodeIdentity {
+  name: string;
+  hosts: string[];
+}
+
+/** An agent's certificate names its node (and its addresses): the client checks it reached the node it meant. */
+function agentCertificate(ca: x509.X509Certificate, caKey: CryptoKey, node: NodeIdentity): Promise<{ cert: string; key: string }> {
+  return issue(ca, caKey, { cn: node.name, usage: 'server', hosts: [...new Set([node.name, ...node.hosts])] });
+}
+
+const clientCertificate = (ca: x509.X509Certificate, caKey: CryptoKey): Promise<{ cert: string; key: string }> =>
+  issue(ca, caKey, { cn: 'cnspect-client', usage: 'client', hosts: [] });
+
 export interface CertificateSet {
   caCert: string;
   caKey: string;
-  agentCert: string;
-  agentKey: string;
+  /** One certificate per node, each naming that node only. */
+  agents: Array<{ node: string; cert: string; key: string }>;
   clientCert: string;
   clientKey: string;
 }
-
-/** Name every agent certificate carries (besides its hosts): clients may check for it when one certificate serves all nodes. */
-export const AGENT_SAN = 'cnspect-agent';
 
 async function createCa(caName: string): Promise<{ ca: x509.X509Certificate; caKey: CryptoKey }> {
   const keys = await crypto.subtle.generateKey(ALG, true, ['sign', 'verify']) as CryptoKeyPair;
@@ -69,46 +92,90 @@ async function createCa(caName: string): Promise<{ ca: x509.X509Certificate; caK
   return { ca, caKey: keys.privateKey };
 }
 
-/** An agent certificate (for `hosts` and AGENT_SAN) and a client certificate issued by `ca`. */
-async function issuePair(ca: x509.X509Certificate, caKey: CryptoKey, hosts: string[]): Promise<{ agent: { cert: string; key: string }; client: { cert: string; key: string } }> {
-  return {
-    agent: await issue(ca, caKey, 'cnspect-agent', 'server', [...new Set([...hosts, AGENT_SAN])]),
-    client: await issue(ca, caKey, 'cnspect-client', 'client', []),
-  };
+function validateNode(n: NodeIdentity): void {
+  validateHostName(n.name);
+  n.hosts.forEach(validateHostName);
 }
 
-/** A fresh CA with an agent certificate (for `hosts` and AGENT_SAN) and a client certificate, in memory. */
-export async function generateCertificates(hosts: string[], caName = 'cnspect CA'): Promise<CertificateSet> {
-  hosts.forEach(validateHostName);
+/** A fresh CA with one agent certificate per node and a client certificate, in memory (deploy). */
+export async function generateCertificates(nodes: NodeIdentity[], caName = 'cnspect CA'): Promise<CertificateSet> {
+  nodes.forEach(validateNode);
   const { ca, caKey } = await createCa(caName);
-  const { agent, client } = await issuePair(ca, caKey, hosts);
-  return { caCert: ca.toString('pem'), caKey: await keyPem(caKey), agentCert: agent.cert, agentKey: agent.key, clientCert: client.cert, clientKey: client.key };
+  const agents = await Promise.all(nodes.map(async (n) => ({ node: n.name, ...(await agentCertificate(ca, caKey, n)) })));
+  const client = await clientCertificate(ca, caKey);
+  return { caCert: ca.toString('pem'), caKey: await keyPem(caKey), agents, clientCert: client.cert, clientKey: client.key };
 }
 
-/**
- * Writes a CA, an agent certificate for `hosts` and a client certificate into `dir`. With
- * an existing CA in `dir`, reuses it so earlier client certificates stay valid.
- */
-export async function initCertificates(dir: string, hosts: string[], caName = 'cnspect CA'): Promise<string[]> {
-  hosts.forEach(validateHostName);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  let ca: x509.X509Certificate;
-  let caKey: CryptoKey;
+/** The CA in `dir`, created there (key mode 0600) when there is none yet. */
+async function caIn(dir: string, caName: string): Promise<{ ca: x509.X509Certificate; caKey: CryptoKey }> {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new CnspectError('CNSPECT_FILE', `cannot create ${dir}: ${(err as Error).message}`, { cause: err, hint: 'choose a directory you can write, e.g. ./tls' });
+  }
   const caPath = join(dir, TLS_FILES.ca);
   const caKeyPath = join(dir, TLS_FILES.caKey);
   if (existsSync(caPath) && existsSync(caKeyPath)) {
-    ca = new x509.X509Certificate(readFileSync(caPath, 'utf8'));
-    caKey = await crypto.subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(readFileSync(caKeyPath, 'utf8')), ALG, true, ['sign']);
-  } else {
-    ({ ca, caKey } = await createCa(caName));
-    writeFileSync(caPath, ca.toString('pem'));
-    writeFileSync(caKeyPath, await keyPem(caKey), { mode: 0o600 });
+    return {
+      ca: new x509.X509Certificate(readFileSync(caPath, 'utf8')),
+      caKey: await crypto.subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(readFileSync(caKeyPath, 'utf8')), ALG, true, ['sign']),
+    };
   }
-  const { agent, client } = await issuePair(ca, caKey, hosts);
-  writeFileSync(join(dir, TLS_FILES.agentCert), agent.cert);
-  writeFileSync(join(dir, TLS_FILES.agentKey), agent.key, { mode: 0o600 });
-  writeFileSync(join(dir, TLS_FILES.clientCert), client.cert);
-  writeFileSync(join(dir, TLS_FILES.clientKey), client.key, { mode: 0o600 });
+  const made = await createCa(caName);
+  write(caPath, made.ca.toString('pem'));
+  write(caKeyPath, await keyPem(made.caKey), 0o600);
+  return made;
+}
+
+function write(path: string, text: string, mode = 0o644): void {
+  try { writeFileSync(path, text, { mode }); } catch (err) {
+    throw new CnspectError('CNSPECT_FILE', `cannot write ${path}: ${(err as Error).message}`, { cause: err, hint: 'choose a directory you can write' });
+  }
+}
+
+/**
+ * Writes a CA, an agent certificate for one node (`hosts`: the names and IPs it is reached by;
+ * the first one names it) and a client certificate into `dir`. With an existing CA in `dir`,
+ * reuses it so earlier certificates stay valid.
+ */
+export async function initCertificates(dir: string, hosts: string[], caName = 'cnspect CA'): Promise<string[]> {
+  hosts.forEach(validateHostName);
+  const { ca, caKey } = await caIn(dir, caName);
+  const agent = await agentCertificate(ca, caKey, { name: hosts[0]!, hosts });
+  const client = await clientCertificate(ca, caKey);
+  write(join(dir, TLS_FILES.agentCert), agent.cert);
+  write(join(dir, TLS_FILES.agentKey), agent.key, 0o600);
+  write(join(dir, TLS_FILES.clientCert), client.cert);
+  write(join(dir, TLS_FILES.clientKey), client.key, 0o600);
   return Object.values(TLS_FILES).map((f) => join(dir, f));
 }
 
+/** Like initCertificates, with one agent certificate per node: DIR/NODE.crt and DIR/NODE.key. */
+export async function initNodeCertificates(dir: string, nodes: NodeIdentity[], caName = 'cnspect CA'): Promise<string[]> {
+  nodes.forEach(validateNode);
+  const { ca, caKey } = await caIn(dir, caName);
+  const files = [join(dir, TLS_FILES.ca), join(dir, TLS_FILES.caKey)];
+  for (const n of nodes) {
+    const agent = await agentCertificate(ca, caKey, n);
+    const f = nodeFilesIn(dir, n.name);
+    write(f.cert, agent.cert);
+    write(f.key, agent.key, 0o600);
+    files.push(f.cert, f.key);
+  }
+  const client = await clientCertificate(ca, caKey);
+  write(join(dir, TLS_FILES.clientCert), client.cert);
+  write(join(dir, TLS_FILES.clientKey), client.key, 0o600);
+  return [...files, join(dir, TLS_FILES.clientCert), join(dir, TLS_FILES.clientKey)];
+}
+
+/** Issues one more certificate from the CA in `dir` (tests: expired, not yet valid, wrong usage). */
+export async function issueFromCa(dir: string, o: IssueOptions): Promise<{ cert: string; key: string }> {
+  const { ca, caKey } = await caIn(dir, 'cnspect CA');
+  return issue(ca, caKey, o);
+}
+
+/** A self-signed certificate that no CA vouches for (tests). */
+export async function selfSigned(cn: string): Promise<{ cert: string; key: string }> {
+  const { ca, caKey } = await createCa(cn);
+  return { cert: ca.toString('pem'), key: await keyPem(caKey) };
+}

@@ -79,6 +79,16 @@ export class CaptureSession {
     this.events = new EventQueue<CaptureEvent>(STREAM_BUFFER_BYTES, () => { void this.stop(StopReason.STOP_REASON_CANCELLED); }, budget);
   }
 
+  /** How the session ended (after `ended`): the stop reason's name and the error, if any. */
+  outcome(): { reason: string; error?: string } {
+    const reason = (StopReason[this.error ? StopReason.STOP_REASON_ERROR : this.stopReason ?? StopReason.STOP_REASON_STOPPED] ?? 'UNKNOWN').replace('STOP_REASON_', '').toLowerCase();
+    return this.error ? { reason, error: `${this.error instanceof CnspectError ? `${this.error.code}: ` : ''}${this.error.message}` } : { reason };
+  }
+
+  get capturePoint(): string {
+    return this.handle?.capturePoint ?? '';
+  }
+
   get filterExpression(): string {
     return this.handle?.filterExpression ?? '';
   }

@@ -31,3 +31,8 @@ export function clientFilesIn(dir: string): { ca: string; cert: string; key: str
 export function agentFilesIn(dir: string): { ca: string; cert: string; key: string } {
   return { ca: join(dir, TLS_FILES.ca), cert: join(dir, TLS_FILES.agentCert), key: join(dir, TLS_FILES.agentKey) };
 }
+
+/** One node's agent certificate in a per-node directory (`certs init --node`, the lab, deploy's Secret). */
+export function nodeFilesIn(dir: string, node: string): { ca: string; cert: string; key: string } {
+  return { ca: join(dir, TLS_FILES.ca), cert: join(dir, `${node}.crt`), key: join(dir, `${node}.key`) };
+}

@@ -31,7 +31,8 @@ export async function connectAgent(inventory: Inventory, node: InventoryNode, tl
     try { tunnel = await openTunnel(kubeConfig, DEFAULT_AGENT_NAMESPACE, node.name, port); } catch (err) {
       return { api: failingAgent(err), close: async () => undefined };
     }
-    const api = new RemoteAgent(tunnel.address, tls, node.name);
+    // The API server picked the pod; its certificate must still name this node (not the local listener).
+    const api = new RemoteAgent(tunnel.address, tls, node.name, [node.name]);
     const t = tunnel;
     return { api, close: async () => { await api.close(); await t.close(); } };
   }

@@ -36,8 +36,20 @@ function tlsSecret(name: string, namespace: string, cert: string, key: string, c
   };
 }
 
+/**
+ * The agents' Secret: the CA and one certificate and key per node (NODE.crt, NODE.key), each
+ * naming its node only; every agent loads its own by --node-name (docs/security.md: who can read what).
+ */
+function agentSecret(namespace: string, certs: CertificateSet): KubeManifest {
+  const data: Record<string, string> = { 'ca.crt': b64(certs.caCert) };
+  for (const a of certs.agents) { data[`${a.node}.crt`] = b64(a.cert); data[`${a.node}.key`] = b64(a.key); }
+  return { apiVersion: 'v1', kind: 'Secret', metadata: { name: AGENT_SECRET, namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } }, type: 'Opaque', data };
+}
+
+export const AGENT_SECRET = 'cnspect-agent-tls';
+
 function agentArgs(port: number, tlsDir: string): string[] {
-  return ['agent', '--listen', `0.0.0.0:${port}`, '--tls-cert', `${tlsDir}/tls.crt`, '--tls-key', `${tlsDir}/tls.key`, '--tls-ca', `${tlsDir}/ca.crt`, '--node-name', '$(NODE_NAME)'];
+  return ['agent', '--listen', `0.0.0.0:${port}`, '--tls-dir', tlsDir, '--node-name', '$(NODE_NAME)'];
 }
 
 const nodeNameEnv = [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }];
@@ -129,7 +141,7 @@ export function manifests(o: DeployOptions): KubeManifest[] {
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { ...labels, 'pod-security.kubernetes.io/enforce': 'privileged', 'pod-security.kubernetes.io/audit': 'privileged', 'pod-security.kubernetes.io/warn': 'privileged' } } },
     // The agent never calls the API server: no token, no role.
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'cnspect-agent', namespace: ns, labels }, automountServiceAccountToken: false },
-    tlsSecret('cnspect-agent-tls', ns, o.certs.agentCert, o.certs.agentKey, o.certs.caCert),
+    agentSecret(ns, o.certs),
     tlsSecret('cnspect-client', ns, o.certs.clientCert, o.certs.clientKey, o.certs.caCert),
     // What a cnspect user needs; bind it to whoever may capture (kubectl create rolebinding …).
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'cnspect-user', namespace: ns, labels }, rules: [

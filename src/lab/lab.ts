@@ -69,8 +69,8 @@ export async function labUp(options: LabOptions, progress: (line: string) => voi
     progress(`creating ${plan.nodes.length} nodes and ${plan.pods.length} pods (${plan.options.network}, ${commands.length} commands)`);
     for (const argv of commands) await run(argv, 'build the lab');
     progress('issuing mTLS certificates');
-    const { initCertificates } = await import('../agent/certs.js');
-    await initCertificates(join(dir, 'tls'), plan.nodes.map((n) => n.underlayIp), `cnspect lab ${plan.prefix} CA`);
+    const { initNodeCertificates } = await import('../agent/certs.js');
+    await initNodeCertificates(join(dir, 'tls'), plan.nodes.map((n) => ({ name: n.name, hosts: [n.underlayIp] })), `cnspect lab ${plan.prefix} CA`);
     progress('starting one agent per node');
     for (const n of plan.nodes) startAgent(dir, n.netns, n.name, n.agentAddress);
     await waitForAgents(dir, plan);
@@ -86,7 +86,7 @@ function startAgent(dir: string, netns: string, node: string, address: string): 
   const log = openSync(join(dir, 'agents', `${node}.log`), 'w');
   const tls = join(dir, 'tls');
   const child = spawn('ip', ['netns', 'exec', netns, process.execPath, BIN, 'agent', '--listen', address,
-    '--tls-cert', join(tls, 'agent.crt'), '--tls-key', join(tls, 'agent.key'), '--tls-ca', join(tls, 'ca.crt'), '--node-name', node],
+    '--tls-dir', tls, '--node-name', node],
   { detached: true, stdio: ['ignore', log, log] });
   closeSync(log);
   child.unref();
