@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   CNSPECT_UNSUPPORTED: { exit: 2, grpc: 12 },
   CNSPECT_TOOL_MISSING: { exit: 3, grpc: 9 },
   CNSPECT_TOOL_FAILED: { exit: 3, grpc: 13 },
+  CNSPECT_PERMISSION: { exit: 3, grpc: 7 },
   CNSPECT_NETNS_NOT_FOUND: { exit: 2, grpc: 5 },
   CNSPECT_POD_NOT_FOUND: { exit: 2, grpc: 5 },
   CNSPECT_NODE_FAILED: { exit: 4, grpc: 14 },
@@ -72,4 +73,27 @@ export function describeError(err: unknown): string {
   }
   if (err instanceof Error) return `CNSPECT_INTERNAL: ${err.message}`;
   return `CNSPECT_INTERNAL: ${String(err)}`;
+}
+
+/**
+ * Refuses to go on without root where the work needs it (raw sockets, network namespaces, nft),
+ * before any tool fails with a bare EACCES. `uid` is process.getuid(), undefined on Windows.
+ */
+export function requireRoot(what: string, uid: number | undefined = process.getuid?.()): void {
+  if (uid === undefined || uid === 0) return;
+  throw new CnspectError('CNSPECT_PERMISSION', `${what} needs root (running as uid ${uid}): it opens raw sockets and enters network namespaces`, {
+    hint: 'run as root, e.g. `sudo cnspect …`',
+  });
+}
+
+/** Repeatable, comma-separated flag values ("a,b" "c") → [a, b, c]; an empty item is refused, naming the flag. */
+export function splitList(values: readonly string[] | undefined, flag: string): string[] {
+  const out: string[] = [];
+  for (const v of values ?? []) {
+    for (const part of v.split(',')) {
+      if (part.trim() === '') throw badFlag(flag, v, 'a comma-separated list with no empty items');
+      out.push(part.trim());
+    }
+  }
+  return out;
 }

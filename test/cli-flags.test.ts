@@ -58,7 +58,18 @@ describe('capture flags', () => {
     [['-i', '10.0.0.0/33'], /--ips: "10\.0\.0\.0\/33"; allowed: a prefix length from 0 to 32/],
     [['-i', '10.0.0.1,'], /--ips: "10\.0\.0\.1,"; allowed: a comma-separated list with no empty items/],
     [['-m', 'aa:bb:cc:dd:ee'], /--macs: "aa:bb:cc:dd:ee"; allowed: a MAC address/],
-    [['-r', '70000'], /--ports: "70000"; allowed: a port number 0-65535/],
+    [['-r', '70000'], /--ports: "70000"; allowed: a port number 1-65535/],
+    [['-r', '0'], /--ports: "0"; allowed: a port number 1-65535/],
+    [['-r', '0-80'], /--ports: "0-80"; allowed: a port number 1-65535/],
+    [['-i', '10.244.1.7/24'], /--ips: "10\.244\.1\.7\/24"; allowed: a network address for \/24 \(host bits zero\): did you mean 10\.244\.1\.0\/24\?/],
+    [['-i', '10.0.0.1/31'], /did you mean 10\.0\.0\.0\/31\?/],
+    [['-i', 'fd00::1:2/64'], /--ips: "fd00::1:2\/64"; .*did you mean fd00::\/64\?/],
+    [['-i', '2001:db8:0:0:1::/63'], /did you mean 2001:db8::\/63\?/],
+    [['--not', '-i', '10.1.2.3/8'], /--not --ips: "10\.1\.2\.3\/8"; .*did you mean 10\.0\.0\.0\/8\?/],
+    [['--inventory', 'lab.yaml'], /capture local captures on this host through no agent or cluster: --inventory cannot be used with it/],
+    [['--in-pod'], /capture local captures on this host .*: --in-pod cannot be used with it/],
+    [['--kubeconfig', 'k', '--transport', 'direct'], /: --kubeconfig, --transport cannot be used with it/],
+    [['--max-packets', '0'], /--max-packets: "0"/],
     [['-r', '90-80'], /--ports: "90-80"/],
     [['-t', 'SCTP'], /--protocols: "SCTP"; allowed: TCP, UDP, ICMP, ICMPv6/],
     [['-t', 'UDP_SYN'], /--protocols: "UDP_SYN"/],
@@ -78,6 +89,32 @@ describe('capture flags', () => {
       assert.equal(await run.exit, 2);
       assert.match(run.err(), message);
       assert.match(run.err(), /^CNSPECT_BAD_FLAG: /);
+    });
+  }
+
+  it('accepts a CIDR whose host bits are zero, in either family', () => {
+    const plan = planCapture('local', undefined, { ips: ['10.244.1.0/24,0.0.0.0/0,fd00::/64,::/0,10.0.0.1/32'] });
+    assert.deepEqual(plan.request.filter!.cidrs, ['10.244.1.0/24', '0.0.0.0/0', 'fd00::/64', '::/0', '10.0.0.1/32']);
+  });
+
+  const badTargets: Array<[string[], RegExp]> = [
+    [['capture', 'pods', 'a,,b'], /capture pods: "a,,b"; allowed: a comma-separated list with no empty items/],
+    [['capture', 'nodes', 'n1,'], /capture nodes: "n1,"; allowed: a comma-separated list with no empty items/],
+    [['capture', 'nodes', ''], /capture nodes: ""; allowed: one or more comma-separated node names/],
+    [['capture', 'all', '--in-pod', '--inventory', 'x.yaml'], /--in-pod captures inside pods: it needs `capture pods`, not `capture all`/],
+    [['counter', '-n', 'a,,b', '--inventory', '/nonexistent.yaml'], /--nodes: "a,,b"; allowed: a comma-separated list with no empty items/],
+    [['hns', 'endpoints', '-n', ',', '--inventory', '/nonexistent.yaml'], /--nodes: ","; allowed: a comma-separated list with no empty items/],
+    [['deploy', '--dry-run', '--nodes', 'n1,,n2'], /--nodes: "n1,,n2"; allowed: a comma-separated list with no empty items/],
+    [['certs', 'init', '/tmp/never-made', '--host', 'a,,b'], /--host: "a,,b"; allowed: a comma-separated list with no empty items/],
+    [['certs', 'init', '/tmp/never-made', '--node', 'n1=10.0.0.1,'], /--node: "n1=10\.0\.0\.1,"; allowed: NAME=HOST/],
+    [['certs', 'init', '/tmp/never-made', '--node', 'n1'], /--node: "n1"; allowed: NAME=HOST/],
+  ];
+  for (const [argv, message] of badTargets) {
+    it(`refuses ${argv.join(' ')} before reaching anything, exit 2`, async () => {
+      const run = runCli(argv);
+      assert.equal(await run.exit, 2);
+      assert.match(run.err(), /^CNSPECT_BAD_FLAG: /);
+      assert.match(run.err(), message);
     });
   }
 

@@ -16,6 +16,7 @@ const EXPECTED: Record<ErrorCode, [exit: number, grpc: number]> = {
   CNSPECT_UNSUPPORTED: [2, grpc.status.UNIMPLEMENTED],
   CNSPECT_TOOL_MISSING: [3, grpc.status.FAILED_PRECONDITION],
   CNSPECT_TOOL_FAILED: [3, grpc.status.INTERNAL],
+  CNSPECT_PERMISSION: [3, grpc.status.PERMISSION_DENIED],
   CNSPECT_NETNS_NOT_FOUND: [2, grpc.status.NOT_FOUND],
   CNSPECT_POD_NOT_FOUND: [2, grpc.status.NOT_FOUND],
   CNSPECT_NODE_FAILED: [4, grpc.status.UNAVAILABLE],

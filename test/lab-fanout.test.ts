@@ -116,7 +116,10 @@ describe('lab and fan-out (bridge)', () => {
     await waitFor(() => run.err().includes('capturing'), 'the capture to start', 20_000);
     ping('pod-1-2', 'pod-2-1', 5);
     ping('pod-1-1', 'pod-2-2', 5);
-    ping('pod-2-1', 'pod-2-2', 5); // not these pods: not captured
+    ping('pod-2-1', 'pod-2-2', 5); // not these pods, on the other node: not captured
+    // Not these pods either, on the very node whose session runs (its own namespace to a pod on
+    // node2, out through node1's eth0): the session must leave it out too.
+    inNs(`${name}-node1`, ['ping', '-c', '5', '-i', '0.01', '-W', '2', pod('pod-2-2').ip]);
     await waitFor(() => packets(run.out()).length >= 20, '20 packets');
     run.signals.emit('SIGINT');
     assert.equal(await run.exit, 0, run.err());
@@ -145,12 +148,32 @@ describe('lab and fan-out (bridge)', () => {
   it('reports an unreachable node by name while the others go on, and says so in the exit code', async () => {
     const bad = join(lab.dir, 'with-ghost.yaml'); // beside the lab's inventory: same relative TLS paths
     writeFileSync(bad, readFileSync(inv, 'utf8').replace('nodes:\n', 'nodes:\n  - name: ghost\n    address: 127.0.0.1:9\n    os: linux\n'));
-    const run = runCli(['capture', 'all', '--inventory', bad, '-t', 'ICMP', '-d', '2']);
-    const code = await run.exit;
-    assert.equal(code, 4);
+    const run = runCli(['capture', 'all', '--inventory', bad, '-t', 'ICMP', '-o', 'json']);
+    await waitFor(() => run.err().includes('ghost: FAILED') && (run.err().match(/capturing/g) ?? []).length === 2, 'ghost to fail, the others to start', 20_000);
+    ping('pod-1-1', 'pod-2-1', 3);
+    await waitFor(() => packets(run.out()).length >= 36, '36 packets');
+    run.signals.emit('SIGINT');
+    assert.equal(await run.exit, 4);
     assert.match(run.err(), /ghost: FAILED \[ghost\] CNSPECT_AGENT_UNREACHABLE: agent ghost is unreachable/);
-    assert.match(run.err(), new RegExp(`${name}-node1: 0 packets, 0 bytes captured \\(duration\\)`));
+    // The survivors captured on: 3 pings = 6 packets on each of 3 interfaces per node.
+    for (const node of [`${name}-node1`, `${name}-node2`]) {
+      assert.equal(packets(run.out()).filter((p) => p.node === node).length, 18, node);
+      assert.match(run.err(), new RegExp(`${node}: 18 packets, \\d+ bytes captured \\(stopped\\)`));
+    }
     assert.match(run.err(), /CNSPECT_NODE_FAILED: 1 of 3 failed: ghost/);
+  });
+
+  it('--max-packets is a total over all nodes, like tcpdump -c: exactly N shown and written', async () => {
+    const file = join(dir, 'max.pcapng');
+    const run = runCli(['capture', 'all', '--inventory', inv, '-t', 'ICMP', '--max-packets', '7', '-o', 'json', '-w', file]);
+    await waitFor(() => (run.err().match(/capturing/g) ?? []).length === 2, 'both nodes to start', 20_000);
+    ping('pod-1-1', 'pod-2-1', 10); // 60 packets on each node
+    assert.equal(await run.exit, 0, run.err());
+    assert.equal(packets(run.out()).length, 7);
+    assert.equal(sh(['tshark', '-r', file, '-T', 'fields', '-e', 'frame.number']).trim().split('\n').length, 7);
+    assert.match(run.err(), /--max-packets 7 reached over 2 nodes/);
+    assert.match(run.err(), new RegExp(`7 packets written to ${file.replace(/[.]/g, '\\.')}`));
+    assert.doesNotMatch(run.err(), /FAILED/);
   });
 
   it('a Ctrl+C while the nodes start stops each as it starts: exit 0, no node failed, no tcpdump left', async () => {

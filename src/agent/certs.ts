@@ -2,9 +2,9 @@
 // agent's host names/IPs as SANs) and a client certificate (client auth), all ECDSA P-256.
 import { webcrypto } from 'node:crypto';
 import 'reflect-metadata'; // @peculiar/x509's dependency injection needs it loaded first
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { CnspectError } from '../errors.js';
 import { nodeFilesIn, TLS_FILES } from './tls.js';
@@ -108,11 +108,7 @@ export async function generateCertificates(nodes: NodeIdentity[], caName = 'cnsp
 
 /** The CA in `dir`, created there (key mode 0600) when there is none yet. */
 async function caIn(dir: string, caName: string): Promise<{ ca: x509.X509Certificate; caKey: CryptoKey }> {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw new CnspectError('CNSPECT_FILE', `cannot create ${dir}: ${(err as Error).message}`, { cause: err, hint: 'choose a directory you can write, e.g. ./tls' });
-  }
+  makeDirs(dir);
   const caPath = join(dir, TLS_FILES.ca);
   const caKeyPath = join(dir, TLS_FILES.caKey);
   if (existsSync(caPath) && existsSync(caKeyPath)) {
@@ -125,6 +121,26 @@ async function caIn(dir: string, caName: string): Promise<{ ca: x509.X509Certifi
   write(caPath, made.ca.toString('pem'));
   write(caKeyPath, await keyPem(made.caKey), 0o600);
   return made;
+}
+
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdir spins forever on some pseudo file
+ * systems (/proc), so each level is created on its own and the first failure is the answer.
+ */
+function makeDirs(dir: string): void {
+  const full = resolve(dir);
+  const parts = full.split(sep).filter(Boolean);
+  let at: string = sep;
+  for (const p of parts) {
+    at = join(at, p);
+    if (existsSync(at)) {
+      if (!statSync(at).isDirectory()) throw new CnspectError('CNSPECT_FILE', `cannot create ${dir}: ${at} is not a directory`, { hint: 'choose a directory you can write, e.g. ./tls' });
+      continue;
+    }
+    try { mkdirSync(at, { mode: 0o700 }); } catch (err) {
+      throw new CnspectError('CNSPECT_FILE', `cannot create ${dir}: ${(err as Error).message}`, { cause: err, hint: 'choose a directory you can write, e.g. ./tls' });
+    }
+  }
 }
 
 function write(path: string, text: string, mode = 0o644): void {

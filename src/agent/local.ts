@@ -4,10 +4,13 @@ import { rmSync } from 'node:fs';
 import { Agent } from './agent.js';
 import { createBackend } from '../backends/index.js';
 import { localSocketPath } from './local-socket.js';
+import { requireRoot } from '../errors.js';
 import { serveAgent, type RunningServer } from './server.js';
 
 export async function startLocalAgent(): Promise<{ agent: Agent; close(): Promise<void> }> {
-  const agent = new Agent(createBackend());
+  const backend = createBackend();
+  if (backend.os === 'linux') requireRoot('capture local');
+  const agent = new Agent(backend);
   let server: RunningServer | undefined;
   let path: string | undefined;
   try {

@@ -6,7 +6,7 @@ import { auditWriter, LOG_FORMATS, type LogFormat } from '../agent/audit.js';
 import { nodeFilesIn, readTlsFiles } from '../agent/tls.js';
 import { BACKEND_KINDS, type BackendKind, createBackend } from '../backends/index.js';
 import { existsSync } from 'node:fs';
-import { badFlag, CnspectError } from '../errors.js';
+import { badFlag, CnspectError, requireRoot } from '../errors.js';
 import type { CliContext } from './context.js';
 import { parseIntInRange, parseSize } from './flags.js';
 
@@ -47,9 +47,10 @@ export async function runAgent(flags: AgentFlags, ctx: CliContext): Promise<numb
   const maxSessions = parseIntInRange(flags.maxSessions, '--max-sessions', 1, 64);
   const streamBudgetBytes = parseSize(flags.streamBudget, '--stream-budget');
   if (streamBudgetBytes < 1 << 20) throw badFlag('--stream-budget', flags.streamBudget, 'at least 1M');
-  const tls = readTlsFiles(agentTlsFiles(flags), 'the agent');
   if (!(BACKEND_KINDS as readonly string[]).includes(flags.backend)) throw badFlag('--backend', flags.backend, BACKEND_KINDS.join(', '));
   const backend = createBackend(flags.backend as BackendKind, process.platform, flags.windowsTools);
+  if (backend.os === 'linux') requireRoot('cnspect agent');
+  const tls = readTlsFiles(agentTlsFiles(flags), 'the agent');
   // A previous agent killed hard may have left a pktmon session and its filters behind.
   for (const line of (await backend.cleanupLeftovers?.()) ?? []) ctx.err.write(`cnspect agent: leftover cleanup: ${line}\n`);
   const agent = new Agent(backend, { maxSessions, streamBudgetBytes }, flags.nodeName);

@@ -5,6 +5,7 @@ import { CnspectError, badFlag, describeError, isErrorCode, ERROR_CODES } from '
 import type { AgentApi } from '../agent/agent.js';
 import { readTlsFiles, type TlsMaterial } from '../agent/tls.js';
 import type { Inventory } from '../cluster/inventory.js';
+import { splitNames } from '../cluster/targets.js';
 import { parseServerKind, runWcnspectCapture, type ServerKind } from './wcnspect.js';
 import { type CaptureRequest, CaptureType, StopReason } from '../gen/cnspect/v1/agent.js';
 import { filterFromTokens, type FilterTokens, PROTOCOL_HELP } from '../packet/filter.js';
@@ -75,6 +76,7 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
   if (!(CAPTURE_TARGETS as readonly string[]).includes(target)) throw badFlag('capture target', target, CAPTURE_TARGETS.join(', '));
   const kind = target as CapturePlan['target'];
   if ((kind === 'local' || kind === 'all') && names) throw badFlag(`capture ${kind}`, names, 'no further arguments');
+  if (kind === 'nodes' || kind === 'pods') splitNames(names, kind); // refused before any cluster is asked
   if (flags.transport !== undefined && flags.transport !== 'direct' && flags.transport !== 'tunnel') throw badFlag('--transport', flags.transport, 'direct or tunnel');
   if (flags.transport === 'tunnel' && flags.inventory) {
     throw new CnspectError('CNSPECT_BAD_FLAG', '--transport tunnel goes through the Kubernetes API server: it needs a kubeconfig, not --inventory', { hint: 'drop --inventory, or use --transport direct' });
@@ -89,6 +91,17 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
     if (flags.write) throw new CnspectError('CNSPECT_UNSUPPORTED', 'wcnspect servers send text lines, not packets: -w cannot write a pcapng from them', { hint: 'deploy cnspect agents (cnspect deploy --windows) for pcapng files' });
     if (flags.transport === 'tunnel') throw new CnspectError('CNSPECT_BAD_FLAG', 'wcnspect servers are reached directly on their node (they run no agent pod to tunnel to)');
   }
+  if (kind === 'local') {
+    const clusterFlags: Array<[string, unknown]> = [['--inventory', flags.inventory], ['--in-pod', flags.inPod], ['--kubeconfig', flags.kubeconfig],
+      ['--context', flags.context], ['--transport', flags.transport]];
+    const given = clusterFlags.filter(([, v]) => v !== undefined && v !== false).map(([name]) => name);
+    if (given.length) {
+      throw new CnspectError('CNSPECT_BAD_FLAG', `capture local captures on this host through no agent or cluster: ${given.join(', ')} cannot be used with it`, {
+        hint: `drop ${given.join(', ')}, or capture on nodes with \`capture all|nodes|pods\``,
+      });
+    }
+  }
+  if (flags.inPod && kind !== 'pods') throw new CnspectError('CNSPECT_BAD_FLAG', `--in-pod captures inside pods: it needs \`capture pods\`, not \`capture ${kind}\``);
   if (kind === 'pods' && (flags.netns !== undefined || flags.interface !== undefined)) {
     throw new CnspectError('CNSPECT_BAD_FLAG', '--interface and --netns cannot be combined with `capture pods`: the agent finds each pod\'s interface');
   }
@@ -190,7 +203,16 @@ export async function runCapture(plan: CapturePlan, ctx: CliContext): Promise<nu
   try {
     const resolved = await jobsOf(plan, ctx);
     jobs = resolved.jobs;
-    const output = new CaptureOutput({ format: plan.format, out: ctx.out, err: ctx.err, file, showNode: plan.target !== 'local', podNames: resolved.podNames });
+    const maxRecords = Number(plan.request.maxPackets);
+    // One node stops by itself at --max-packets; over several, the total is reached here first.
+    const onLimit = (): void => {
+      if (jobs.length < 2) return;
+      ctx.err.write(`--max-packets ${maxRecords} reached over ${jobs.length} nodes\n`);
+      stops.request();
+    };
+    const output = new CaptureOutput({
+      format: plan.format, out: ctx.out, err: ctx.err, file, showNode: plan.target !== 'local', podNames: resolved.podNames, maxRecords, onLimit,
+    });
     const outcome = await runJobs(jobs, output, ctx, stops, () => file?.open());
     file?.close();
     return report(plan, jobs, outcome, output, ctx, file);
@@ -210,10 +232,16 @@ export const STOP_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'EPIPE'] as const;
 export class StopRequests {
   count = 0;
   private listener: ((count: number) => void) | undefined;
-  private readonly onEvent = (): void => { this.count++; this.listener?.(this.count); };
+  private readonly onEvent = (): void => this.request();
 
   constructor(private readonly signals: NodeJS.EventEmitter) {
     for (const e of STOP_EVENTS) signals.on(e, this.onEvent);
+  }
+
+  /** A stop from within (e.g. --max-packets reached): counts like a first Ctrl+C. */
+  request(): void {
+    this.count++;
+    this.listener?.(this.count);
   }
 
   /** Calls `fn` for every later stop, and at once for the stops that came before. */
@@ -255,7 +283,10 @@ async function runJobs(jobs: Job[], output: CaptureOutput, ctx: CliContext, stop
     opened = true;
     allStarted();
   };
-  const askStop = (j: Job, id: string): void => { j.api.stopCapture(id).catch(() => aborts.get(j.label)!.abort()); };
+  // A session that ended just before the stop is no longer known to its agent: nothing to abort.
+  const askStop = (j: Job, id: string): void => {
+    j.api.stopCapture(id).catch(() => { if (!output.summary(j.label)) aborts.get(j.label)!.abort(); });
+  };
   const onStop = (stops: number): void => {
     const running = jobs.filter((j) => !done.has(j.label));
     if (stops === 1) {
@@ -300,7 +331,8 @@ async function runJobs(jobs: Job[], output: CaptureOutput, ctx: CliContext, stop
         }
       } catch (err) {
         // A node left on purpose (stopped before it started, or a second Ctrl+C) has not failed.
-        if (!(abort.signal.aborted && (outcome.stoppedBeforeStart.has(j.label) || outcome.abandoned.has(j.label)))) fail(j.label, err);
+        const leftOnPurpose = outcome.stoppedBeforeStart.has(j.label) || outcome.abandoned.has(j.label) || output.summary(j.label);
+        if (!(abort.signal.aborted && leftOnPurpose)) fail(j.label, err);
       } finally {
         clearTimeout(startTimer);
         done.add(j.label);
@@ -382,7 +414,7 @@ export function captureCommand(ctx: CliContext, setExit: (code: number) => void)
     .option('-f, --force', 'let -w replace an existing file')
     .option('--snaplen <bytes>', 'bytes kept of each packet, 64-262144 (default: whole packets)')
     .option('--max-bytes <size>', 'stop after this many captured bytes (e.g. 10M)')
-    .option('--max-packets <count>', 'stop after this many packets')
+    .option('--max-packets <count>', 'stop after this many packets in total over all nodes (like tcpdump -c)')
     .option('-o, --output <format>', 'packet lines on stdout: text or json (default text; none with -w)')
     .option('--interface <name>', 'interface to capture on (default: any)')
     .option('--netns <name>', 'capture inside this network namespace (a name from `ip netns list`)')

@@ -1,7 +1,7 @@
 // `cnspect deploy` and `cnspect cleanup`.
 import { Command } from 'commander';
 import { stringify } from 'yaml';
-import { badFlag, CnspectError } from '../errors.js';
+import { badFlag, CnspectError, splitList } from '../errors.js';
 import type { CliContext } from './context.js';
 import { parseIntInRange } from './flags.js';
 
@@ -35,7 +35,7 @@ export async function runDeploy(flags: DeployFlags, ctx: CliContext): Promise<nu
 
 async function nodesToCertify(flags: DeployFlags): Promise<Array<{ name: string; hosts: string[] }>> {
   if (flags.nodes !== undefined) {
-    const names = flags.nodes.split(',').map((n) => n.trim());
+    const names = splitList([flags.nodes], '--nodes');
     if (names.some((n) => !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(n))) throw badFlag('--nodes', flags.nodes, 'comma-separated Kubernetes node names, no empty items');
     return names.map((name) => ({ name, hosts: [] }));
   }

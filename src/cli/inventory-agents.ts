@@ -1,6 +1,6 @@
 // Asking every (or some) inventory node's agent the same question, concurrently; a node that
 // fails is reported by name and the others' answers are kept.
-import { badFlag, describeError } from '../errors.js';
+import { badFlag, describeError, splitList } from '../errors.js';
 import type { Connection, Transport } from '../cluster/connect.js';
 import type { Inventory } from '../cluster/inventory.js';
 import type { CliContext } from './context.js';
@@ -27,12 +27,13 @@ export function transportOf(flags: TargetFlags): Transport {
 }
 
 export async function askNodes<T>(flags: TargetFlags, names: string[] | undefined, ctx: CliContext, what: string, ask: (agent: Connection['api']) => Promise<T>): Promise<PerNode<T>> {
+  const wanted = splitList(names, '--nodes'); // refused before any cluster is asked
   const { findNodes } = await import('../cluster/targets.js');
   const { connectAgent } = await import('../cluster/connect.js');
   const transport = transportOf(flags);
   const { loadTargets, clientTls } = await import('./capture.js');
   const inventory = await loadTargets(flags.inventory, { kubeconfig: flags.kubeconfig, context: flags.context, agentPort: flags.port ? Number(flags.port) : undefined }, what);
-  const nodes = names?.length ? findNodes(inventory, names.flatMap((n) => n.split(',')).map((n) => n.trim()).filter(Boolean)) : inventory.nodes;
+  const nodes = wanted.length ? findNodes(inventory, wanted) : inventory.nodes;
   const tls = clientTls(inventory);
   const failed: string[] = [];
   const answers = await Promise.all(nodes.map(async (n) => {

@@ -1,5 +1,5 @@
 // The commands' `--server-kind wcnspect` paths: same targets and flags, wcnspect's text answers.
-import { CnspectError, describeError, ERROR_CODES } from '../errors.js';
+import { CnspectError, describeError, ERROR_CODES, splitList } from '../errors.js';
 import type { CaptureRequest } from '../gen/cnspect/v1/agent.js';
 import type { InventoryNode } from '../cluster/inventory.js';
 import { safe } from '../output/terminal.js';
@@ -82,9 +82,10 @@ export async function askWcnspect(nodes: InventoryNode[], ctx: CliContext, ask: 
 /** The wcnspect path of counter and hns: nodes from the inventory or the cluster (no client Secret needed). */
 export async function askWcnspectNodes(flags: { inventory?: string; kubeconfig?: string; context?: string; nodes?: string[] }, what: string, ctx: CliContext,
   ask: (s: import('../cluster/wcnspect-client.js').WcnspectServer) => Promise<string>): Promise<number> {
+  const wanted = splitList(flags.nodes, '--nodes');
   const { loadTargets } = await import('./capture.js');
   const { findNodes } = await import('../cluster/targets.js');
   const inv = await loadTargets(flags.inventory, { kubeconfig: flags.kubeconfig, context: flags.context, skipClientSecret: true }, what);
-  const nodes = flags.nodes?.length ? findNodes(inv, flags.nodes.flatMap((n) => n.split(','))) : inv.nodes;
+  const nodes = wanted.length ? findNodes(inv, wanted) : inv.nodes;
   return askWcnspect(nodes, ctx, ask);
 }

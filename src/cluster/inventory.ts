@@ -38,6 +38,16 @@ function fail(path: string, where: string, what: string): never {
   throw new CnspectError('CNSPECT_FILE', `inventory ${path}: ${where}: ${what}`, { hint: 'see "Inventory" in the README for the format' });
 }
 
+/** Refuses keys a mapping does not know, naming the path (nodes[1].adress, tls.crt …). */
+function onlyKeys(o: Record<string, unknown>, allowed: string[], path: string, where: string): void {
+  for (const k of Object.keys(o)) if (!allowed.includes(k)) fail(path, where ? `${where}.${k}` : k, `unknown key (allowed: ${allowed.join(', ')})`);
+}
+
+function mapping(v: unknown, path: string, where: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(path, where, 'must be a mapping');
+  return v as Record<string, unknown>;
+}
+
 function str(v: unknown, path: string, where: string, pattern?: RegExp, allowed?: string): string {
   if (typeof v !== 'string' || v === '') fail(path, where, 'must be a non-empty string');
   if (pattern && !pattern.test(v)) fail(path, where, `${JSON.stringify(v)} is not ${allowed}`);
@@ -50,27 +60,27 @@ export function parseInventory(text: string, path: string): Inventory {
   try { doc = parse(text); } catch (err) { fail(path, 'YAML', (err as Error).message); }
   if (typeof doc !== 'object' || doc === null) fail(path, 'top level', 'must be a mapping with nodes, pods and tls');
   const d = doc as Record<string, unknown>;
-  const known = new Set(['nodes', 'pods', 'tls']);
-  for (const k of Object.keys(d)) if (!known.has(k)) fail(path, k, 'unknown key (allowed: nodes, pods, tls)');
+  onlyKeys(d, ['nodes', 'pods', 'tls'], path, '');
   if (!Array.isArray(d.nodes) || d.nodes.length === 0) fail(path, 'nodes', 'must be a non-empty list');
   const nodes = d.nodes.map((n: unknown, i): InventoryNode => {
-    const o = (n ?? {}) as Record<string, unknown>;
     const where = `nodes[${i}]`;
+    const o = mapping(n, path, where);
+    onlyKeys(o, ['name', 'address', 'os'], path, where);
     const os = o.os ?? 'linux';
     if (os !== 'linux' && os !== 'windows') fail(path, `${where}.os`, `${JSON.stringify(os)} is not linux or windows`);
-    return {
-      name: str(o.name, path, `${where}.name`, NAME, 'a node name (lower-case letters, digits, "-", ".")'),
-      address: str(o.address, path, `${where}.address`, /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port'),
-      os,
-    };
+    const address = str(o.address, path, `${where}.address`, /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port');
+    const port = Number(/:(\d+)$/.exec(address)![1]);
+    if (port < 1 || port > 65535) fail(path, `${where}.address`, `port ${port} is out of range; allowed: 1-65535`);
+    return { name: str(o.name, path, `${where}.name`, NAME, 'a node name (lower-case letters, digits, "-", ".")'), address, os };
   });
   const nodeNames = new Set(nodes.map((n) => n.name));
   if (nodeNames.size !== nodes.length) fail(path, 'nodes', 'node names must be unique');
   const podsRaw = d.pods ?? [];
   if (!Array.isArray(podsRaw)) fail(path, 'pods', 'must be a list');
   const pods = podsRaw.map((p: unknown, i): InventoryPod => {
-    const o = (p ?? {}) as Record<string, unknown>;
     const where = `pods[${i}]`;
+    const o = mapping(p, path, where);
+    onlyKeys(o, ['name', 'namespace', 'node', 'ips', 'labels'], path, where);
     const node = str(o.node, path, `${where}.node`);
     if (!nodeNames.has(node)) fail(path, `${where}.node`, `${JSON.stringify(node)} is not one of the nodes (${[...nodeNames].join(', ')})`);
     if (!Array.isArray(o.ips) || o.ips.length === 0) fail(path, `${where}.ips`, 'must be a non-empty list of IP addresses');
@@ -84,7 +94,8 @@ export function parseInventory(text: string, path: string): Inventory {
   });
   let tls: Inventory['tls'];
   if (d.tls !== undefined) {
-    const t = d.tls as Record<string, unknown>;
+    const t = mapping(d.tls, path, 'tls');
+    onlyKeys(t, ['ca', 'cert', 'key'], path, 'tls');
     const abs = (k: string): string => { const v = str(t[k], path, `tls.${k}`); return isAbsolute(v) ? v : resolve(dirname(path), v); };
     tls = { ca: abs('ca'), cert: abs('cert'), key: abs('key') };
   }

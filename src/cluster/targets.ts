@@ -1,5 +1,5 @@
 // Capture targets → one job per node (or per pod with --in-pod), from an inventory. Pure.
-import { CnspectError, badFlag } from '../errors.js';
+import { CnspectError, badFlag, splitList } from '../errors.js';
 import type { CaptureRequest, PodRef } from '../gen/cnspect/v1/agent.js';
 import type { Inventory, InventoryNode, InventoryPod } from './inventory.js';
 
@@ -13,9 +13,8 @@ export interface NodeJob {
 }
 
 export function splitNames(names: string | undefined, what: string): string[] {
-  const list = (names ?? '').split(',').map((n) => n.trim()).filter(Boolean);
-  if (list.length === 0) throw badFlag(`capture ${what}`, names ?? '', `one or more comma-separated ${what === 'nodes' ? 'node' : 'pod'} names`);
-  return [...new Set(list)];
+  if (!names) throw badFlag(`capture ${what}`, names ?? '', `one or more comma-separated ${what === 'nodes' ? 'node' : 'pod'} names`);
+  return [...new Set(splitList([names], `capture ${what}`))];
 }
 
 export function findNodes(inv: Inventory, names: string[]): InventoryNode[] {

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, sta
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { CnspectError } from '../errors.js';
+import { CnspectError, requireRoot } from '../errors.js';
 import { run } from '../agent/child.js';
 import { LOCAL_SOCKET_DIR } from '../agent/local-socket.js';
 import { type LabOptions, type LabPlan, isLabNetns, labSetupCommands, planLab } from './plan.js';
@@ -49,6 +49,7 @@ function readPid(path: string): number | undefined {
 }
 
 export async function labUp(options: LabOptions, progress: (line: string) => void = () => undefined): Promise<LabState> {
+  requireRoot('lab up');
   const plan = planLab(options);
   const dir = labDir(plan.prefix);
   const inventoryPath = join(dir, 'inventory.yaml');

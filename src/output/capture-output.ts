@@ -21,6 +21,10 @@ export interface CaptureOutputOptions {
   showNode: boolean;
   /** Pod IP → "namespace/name", to name pods in packet comments and JSON records. */
   podNames?: Map<string, string>;
+  /** --max-packets: a total over every node (like tcpdump -c); records past it are not shown or written. */
+  maxRecords?: number;
+  /** Called once when maxRecords is reached, to stop every node. */
+  onLimit?: () => void;
 }
 
 interface NodeState {
@@ -35,6 +39,7 @@ interface NodeState {
 
 export class CaptureOutput {
   private readonly nodes = new Map<string, NodeState>();
+  private taken = 0;
 
   constructor(private readonly o: CaptureOutputOptions) {}
 
@@ -50,6 +55,20 @@ export class CaptureOutput {
 
   summary(node: string): CaptureSummary | undefined {
     return this.nodes.get(node)?.summary;
+  }
+
+  /** Whether one more packet, text record or drop fits under --max-packets; the last one stops every node. */
+  private take(): boolean {
+    const max = this.o.maxRecords ?? 0;
+    if (max === 0) return true;
+    if (this.taken >= max) return false;
+    if (++this.taken === max) this.o.onLimit?.();
+    return true;
+  }
+
+  /** Packets, text records and drops shown or written so far (only counted under --max-packets). */
+  get recordsTaken(): number {
+    return this.taken;
   }
 
   handle(node: string, ev: CaptureEvent): void {
@@ -68,6 +87,7 @@ export class CaptureOutput {
       case 'packets':
         for (const i of e.value.interfaces) s.names.set(i.index, safe(i.name));
         for (const p of e.value.packets) {
+          if (!this.take()) break;
           const iface = s.names.get(p.interfaceIndex) ?? `if${p.interfaceIndex}`;
           const names = this.o.podNames?.size ? this.o.podNames : undefined;
           const d = names || this.o.format ? decode(s.linkType, p.data, scratch) : undefined;
@@ -98,6 +118,7 @@ export class CaptureOutput {
           this.o.err.write(`${safe(node)}: this agent sends decoded text without packet bytes; they cannot go into ${this.o.file.path} (update the agent)\n`);
         }
         for (const r of e.value.records) {
+          if (!this.take()) break;
           const rec = textRecord(node, s.names.get(r.interfaceIndex) ?? `${r.interfaceIndex}`, r);
           if (this.o.format === 'json') this.line(JSON.stringify(rec));
           else if (this.o.format) this.line(safe(textLine(rec, this.o.showNode)));
@@ -108,6 +129,7 @@ export class CaptureOutput {
         break;
       case 'drops':
         for (const d of e.value.drops) {
+          if (!this.take()) break;
           const rec = dropRecord(node, d, this.o.podNames);
           if (this.o.format === 'json') this.line(JSON.stringify(rec));
           else if (this.o.format) this.line(safe(dropLine(rec, this.o.showNode)));

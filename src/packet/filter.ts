@@ -2,7 +2,7 @@
 // and ports match source or destination. This module turns user tokens into that model and
 // rejects anything malformed — dropping a bad value silently would widen the capture.
 import { isIP } from 'node:net';
-import { CnspectError, badFlag } from '../errors.js';
+import { CnspectError, badFlag, splitList } from '../errors.js';
 import { type Filter, type PortRange, Protocol, type ProtocolMatch, TcpFlag } from '../gen/cnspect/v1/agent.js';
 
 export type { Filter, PortRange, ProtocolMatch };
@@ -56,7 +56,51 @@ export function parseCidr(token: string, flag = '--ips'): string {
   if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > max) {
     throw badFlag(flag, token, `a prefix length from 0 to ${max} after the '/'`);
   }
-  return `${addr.toLowerCase()}/${Number(prefixText)}`;
+  const prefix = Number(prefixText);
+  const bytes = addrBytes(addr);
+  const network = maskBytes(bytes, prefix);
+  if (network.some((b, i) => b !== bytes[i])) {
+    const suggestion = isIP(addr) === 4 ? network.join('.') : compressV6(network);
+    // tcpdump fails on "net 10.244.1.7/24"; a CIDR names a network, so say which one was meant.
+    throw badFlag(flag, token, `a network address for /${prefix} (host bits zero): did you mean ${suggestion}/${prefix}? (one address: ${addr})`);
+  }
+  return `${addr.toLowerCase()}/${prefix}`;
+}
+
+function addrBytes(addr: string): number[] {
+  return isIP(addr) === 4 ? addr.split('.').map(Number) : ipv6Bytes(addr);
+}
+
+/** The bytes with every bit past `prefix` cleared. */
+function maskBytes(bytes: number[], prefix: number): number[] {
+  return bytes.map((b, i) => b & ((0xff << (8 - Math.max(0, Math.min(8, prefix - i * 8)))) & 0xff));
+}
+
+function ipv6Bytes(addr: string): number[] {
+  const [head = '', tail] = addr.split('::');
+  const parse = (s: string): number[] => (s ? s.split(':') : []).flatMap((g) => {
+    if (g.includes('.')) { const b = g.split('.').map(Number); return [(b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!]; }
+    return [parseInt(g, 16)];
+  });
+  const h = parse(head);
+  const t = tail === undefined ? [] : parse(tail);
+  const groups = [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
+  return groups.flatMap((g) => [g >> 8, g & 0xff]);
+}
+
+/** RFC 5952 text of 16 bytes: the longest run of two or more zero groups becomes "::". */
+function compressV6(bytes: number[]): string {
+  const groups = Array.from({ length: 8 }, (_, i) => ((bytes[2 * i]! << 8) | bytes[2 * i + 1]!).toString(16));
+  let best = -1, bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== '0') { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen && j - i >= 2) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
 }
 
 /** A 48-bit MAC in colon, dash or dotted (Cisco) form, returned as "aa:bb:cc:dd:ee:ff". */
@@ -69,14 +113,14 @@ export function parseMac(token: string, flag = '--macs'): string {
   return hex.match(/../g)!.join(':');
 }
 
-/** A port "80" or an inclusive range "8000-8080", each 0..65535. */
+/** A port "80" or an inclusive range "8000-8080", each 1..65535 (0 is no port a packet carries). */
 export function parsePort(token: string, flag = '--ports'): PortRange {
   const m = /^\s*(\d{1,5})(?:\s*-\s*(\d{1,5}))?\s*$/.exec(token);
-  const allowed = 'a port number 0-65535 or a range such as 8000-8080';
+  const allowed = 'a port number 1-65535 or a range such as 8000-8080';
   if (!m) throw badFlag(flag, token, allowed);
   const first = Number(m[1]);
   const last = m[2] === undefined ? first : Number(m[2]);
-  if (first > 65535 || last > 65535 || last < first) throw badFlag(flag, token, allowed);
+  if (first < 1 || first > 65535 || last > 65535 || last < first) throw badFlag(flag, token, allowed);
   return { first, last };
 }
 
@@ -92,18 +136,6 @@ export function parseProtocol(token: string, flag = '--protocols'): ProtocolMatc
     if (!tcpFlags.includes(bit)) tcpFlags.push(bit);
   }
   return { protocol, tcpFlags };
-}
-
-/** Splits repeated and comma-separated flag values ("-i a,b -i c") into tokens; empty tokens are errors. */
-export function splitList(values: readonly string[] | undefined, flag: string): string[] {
-  const out: string[] = [];
-  for (const v of values ?? []) {
-    for (const part of v.split(',')) {
-      if (part.trim() === '') throw badFlag(flag, v, 'a comma-separated list with no empty items');
-      out.push(part.trim());
-    }
-  }
-  return out;
 }
 
 export interface FilterTokens {
