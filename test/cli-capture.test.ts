@@ -95,6 +95,15 @@ describe('cnspect capture local', () => {
     assert.match(counting.out(), /NODE\s+INTERFACE\s+RX PKTS\s+RX BYTES\s+TX PKTS\s+TX BYTES/);
     assert.match(counting.out(), /eth0\s+5\s+520\s+5\s+520/);
     assert.doesNotMatch(counting.out(), /echo request/);
+
+    // With -o json every stdout line is one typed JSON record, the counters included.
+    const json = runCli(['capture', 'local', '--netns', net.b, '-t', 'ICMP', '--counters-only', '-o', 'json', '--max-packets', '4']);
+    await waitFor(() => json.err().includes('capturing'), 'the capture to start');
+    ping(2);
+    assert.equal(await json.exit, 0, json.err());
+    const records = json.out().trim().split('\n').map((l) => JSON.parse(l) as { type: string; interfaces?: Array<{ interface: string; rxPackets: number; txPackets: number }> });
+    assert.deepEqual(records.map((r) => r.type), ['started', 'summary', 'counters']);
+    assert.deepEqual(records[2]!.interfaces!.map((i) => [i.interface, i.rxPackets, i.txPackets]), [['eth0', 2, 2]]);
   });
 
   it('stops cleanly on Ctrl+C of the real process and keeps the pcapng valid', async () => {

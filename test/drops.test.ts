@@ -4,6 +4,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labDown, labUp, type LabState } from '../src/lab/lab.js';
 import { startDropCapture } from '../src/backends/linux/drop-capture.js';
@@ -48,7 +52,7 @@ describe('capture --type drop (bpftrace)', () => {
     const noSocket = all.filter((d) => d.reason === 'NO_SOCKET');
     assert.equal(total(noSocket), 5);
     assert.deepEqual(new Set(noSocket.map((d) => `${d.srcPod}>${d.dstPod}:${d.dstPort}/${d.protocol}@${d.netns}/${d.interface}`)),
-      new Set([`default/pod-1-1>default/pod-2-1:9999/17@${pod('pod-2-1').netns}/eth0`]));
+      new Set([`default/pod-1-1>default/pod-2-1:9999/UDP@${pod('pod-2-1').netns}/eth0`]));
     const nf = all.filter((d) => d.reason === 'NETFILTER_DROP');
     assert.equal(total(nf), 4);
     assert.ok(nf.every((d) => d.dstPod === 'default/pod-2-2' && d.dstPort === 7000 && d.netns === pod('pod-2-2').netns));
@@ -68,6 +72,27 @@ describe('capture --type drop (bpftrace)', () => {
     const got = drops(run.out());
     assert.equal(total(got), 2);
     assert.ok(got.every((d) => d.reason === 'NETFILTER_DROP' && d.dstPort === 7000));
+  });
+});
+
+describe('capture --type drop -w', () => {
+  it('says drops are not packets and are not written to the file, and still shows them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cnspect-dropw-'));
+    const port = 40_000 + randomBytes(2).readUInt16BE(0) % 20_000; // closed: each datagram is a NO_SOCKET drop
+    try {
+      const file = join(dir, 'drops.pcapng');
+      const run = runCli(['capture', 'local', '--type', 'drop', '-t', 'UDP', '-r', String(port), '-w', file]);
+      await waitFor(() => run.err().includes('capturing'), 'the capture to start', 30_000);
+      execFileSync(process.execPath, [TRAFFIC, 'udp-send', '127.0.0.1', `${port}:2`]);
+      await waitFor(() => run.out().includes(' DROP NO_SOCKET UDP '), 'a drop line');
+      run.signals.emit('SIGINT');
+      assert.equal(await run.exit, 0, run.err());
+      assert.match(run.err(), new RegExp(`: drop records are not packets: they are not written to ${file.replace(/[.]/g, '\\.')}`));
+      assert.match(run.out(), new RegExp(`DROP NO_SOCKET UDP 127\\.0\\.0\\.1:\\d+ > 127\\.0\\.0\\.1:${port}`));
+      assert.match(run.err(), /0 packets written to /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -114,7 +114,9 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
   const countersOnly = flags.countersOnly ?? false;
   if (countersOnly && flags.write) throw new CnspectError('CNSPECT_BAD_FLAG', '--counters-only captures no packets, so -w has nothing to write', { hint: 'drop one of --counters-only and -w' });
   // Like tcpdump: with -w, packets go to the file and not the terminal unless -o asks for both.
-  const format = flags.output !== undefined ? parseOutputFormat(flags.output) : flags.write || countersOnly ? undefined : 'text';
+  // Drop records have no packet bytes to write: with -w they still need somewhere to be seen.
+  const linesByDefault = !countersOnly && (!flags.write || type === CaptureType.CAPTURE_TYPE_DROP);
+  const format = flags.output !== undefined ? parseOutputFormat(flags.output) : linesByDefault ? 'text' : undefined;
   const iface = flags.interface ?? 'any';
   if (flags.netns !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(flags.netns)) throw badFlag('--netns', flags.netns, 'a network namespace name as listed by `ip netns list`');
   return {
@@ -348,7 +350,7 @@ async function runJobs(jobs: Job[], output: CaptureOutput, ctx: CliContext, stop
 function report(plan: CapturePlan, jobs: Job[], outcome: RunOutcome, output: CaptureOutput, ctx: CliContext, file: PcapngFile | undefined): number {
   const { failures } = outcome;
   if (plan.countersOnly) {
-    ctx.out.write(plan.format === 'json' ? `${JSON.stringify(output.countersJson())}\n` : `${output.countersTable()}\n`);
+    ctx.out.write(plan.format === 'json' ? output.countersRecords().map((r) => `${JSON.stringify(r)}\n`).join('') : `${output.countersTable()}\n`);
   }
   let exit = 0;
   for (const j of jobs) {

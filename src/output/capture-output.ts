@@ -4,7 +4,7 @@
 import { type CaptureEvent, type CaptureSummary, type CounterSnapshot, type Drop, type TextPacket, StopReason } from '../gen/cnspect/v1/agent.js';
 import { DIRECTION_FLAG_INBOUND, DIRECTION_FLAG_OUTBOUND } from '../packet/pcapng-writer.js';
 import { type Decoded, decode, newDecoded } from '../packet/decode.js';
-import { dstIp, srcIp } from '../packet/describe.js';
+import { dstIp, ipProtocolName, srcIp } from '../packet/describe.js';
 import { Direction } from '../gen/cnspect/v1/agent.js';
 import type { OutputFormat } from '../cli/flags.js';
 import { directionName, nsToIso, packetLine, packetRecord } from './packet-record.js';
@@ -35,6 +35,7 @@ interface NodeState {
   lastCounters?: CounterSnapshot;
   sessionId?: string;
   warnedText?: boolean;
+  warnedDrops?: boolean;
 }
 
 export class CaptureOutput {
@@ -128,6 +129,10 @@ export class CaptureOutput {
         s.lastCounters = e.value;
         break;
       case 'drops':
+        if (this.o.file && e.value.drops.length && !s.warnedDrops) {
+          s.warnedDrops = true;
+          this.o.err.write(`${safe(node)}: drop records are not packets: they are not written to ${this.o.file.path} (they are shown here and counted at the end)\n`);
+        }
         for (const d of e.value.drops) {
           if (!this.take()) break;
           const rec = dropRecord(node, d, this.o.podNames);
@@ -173,8 +178,9 @@ export class CaptureOutput {
     return rows.length ? table(['NODE', 'DROP REASON', 'COUNT'], rows) : undefined;
   }
 
-  countersJson(): unknown[] {
-    return [...this.nodes].filter(([, s]) => s.lastCounters).map(([node, s]) => countersJson(node, s.lastCounters!));
+  /** One `{"type":"counters",…}` record per node (--counters-only -o json: every stdout line a typed record). */
+  countersRecords(): Array<Record<string, unknown>> {
+    return [...this.nodes].filter(([, s]) => s.lastCounters).map(([node, s]) => ({ type: 'counters', ...countersJson(node, s.lastCounters!) }));
   }
 }
 
@@ -239,7 +245,8 @@ export interface DropJson {
   node: string;
   time: string;
   reason: string;
-  protocol: number;
+  /** As in packet records: TCP, UDP, ICMP, ICMPv6, ip-proto-N; "unknown" without an IP header. */
+  protocol: string;
   src: string;
   srcPort?: number;
   dst: string;
@@ -253,7 +260,7 @@ export interface DropJson {
 }
 
 function dropRecord(node: string, d: Drop, pods: Map<string, string> | undefined): DropJson {
-  const rec: DropJson = { type: 'drop', node, time: nsToIso(d.timestampNs), reason: d.reason, protocol: d.ipProtocol, src: d.src, dst: d.dst, netns: d.netns, interface: d.interface, count: Number(d.count) };
+  const rec: DropJson = { type: 'drop', node, time: nsToIso(d.timestampNs), reason: d.reason, protocol: d.src ? ipProtocolName(d.ipProtocol) : 'unknown', src: d.src, dst: d.dst, netns: d.netns, interface: d.interface, count: Number(d.count) };
   if (d.ipProtocol === 6 || d.ipProtocol === 17) { rec.srcPort = d.srcPort; rec.dstPort = d.dstPort; }
   if (d.location) rec.location = d.location;
   const sp = pods?.get(d.src);
@@ -263,12 +270,10 @@ function dropRecord(node: string, d: Drop, pods: Map<string, string> | undefined
   return rec;
 }
 
-const PROTO_NAMES: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6' };
-
 function dropLine(r: DropJson, withNode: boolean): string {
   const ep = (a: string, p: number | undefined, pod: string | undefined): string => `${a || '?'}${p === undefined ? '' : `:${p}`}${pod ? ` (${pod})` : ''}`;
   const where = [r.netns, r.interface].filter(Boolean).join('/') || 'host';
-  const what = r.src ? `${PROTO_NAMES[r.protocol] ?? `proto ${r.protocol}`} ${ep(r.src, r.srcPort, r.srcPod)} > ${ep(r.dst, r.dstPort, r.dstPod)}` : 'no IPv4 header';
+  const what = r.src ? `${r.protocol} ${ep(r.src, r.srcPort, r.srcPod)} > ${ep(r.dst, r.dstPort, r.dstPod)}` : 'no IPv4 header';
   return `${r.time.slice(11, 29)} ${withNode ? `${r.node} ` : ''}DROP ${r.reason} ${what} at ${where}${r.location ? ` (${r.location})` : ''}${r.count > 1 ? ` x${r.count}` : ''}`;
 }
 

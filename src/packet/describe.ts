@@ -41,13 +41,18 @@ export function dstIp(d: Decoded, buf: Uint8Array): string | undefined {
 
 export function protocolName(d: Decoded): string {
   if (d.l3 === L3.ARP) return 'ARP';
-  switch (d.l4Proto) {
+  if (d.l4Proto === -1) return d.etherType >= 0 ? `ethertype 0x${d.etherType.toString(16).padStart(4, '0')}` : 'unknown';
+  return ipProtocolName(d.l4Proto);
+}
+
+/** The name packet and drop records share for an IP protocol number: TCP, UDP, ICMP, ICMPv6, ip-proto-N. */
+export function ipProtocolName(proto: number): string {
+  switch (proto) {
     case IPPROTO_TCP: return 'TCP';
     case IPPROTO_UDP: return 'UDP';
     case IPPROTO_ICMP: return 'ICMP';
     case IPPROTO_ICMPV6: return 'ICMPv6';
-    case -1: return d.etherType >= 0 ? `ethertype 0x${d.etherType.toString(16).padStart(4, '0')}` : 'unknown';
-    default: return `ip-proto-${d.l4Proto}`;
+    default: return `ip-proto-${proto}`;
   }
 }
 
