@@ -21,12 +21,28 @@ describe('pktmon filter compiler', () => {
     ]);
     assert.deepEqual(pktmonFilterArgs(filterFromTokens({ macs: ['aa:bb:cc:dd:ee:ff'], protocols: ['ICMPv6'] })), [['filter', 'add', 'cnspect1', '-m', 'AA-BB-CC-DD-EE-FF', '-t', 'ICMPv6']]);
     assert.deepEqual(pktmonFilterArgs(filterFromTokens({})), []);
+    // Several flags of one protocol follow it as pktmon's flag list (docs/windows.md).
+    assert.deepEqual(pktmonFilterArgs(filterFromTokens({ protocols: ['TCP_SYN_ACK'] })), [['filter', 'add', 'cnspect1', '-t', 'TCP', 'SYN', 'ACK']]);
+  });
+
+  it('allows exactly 8 combinations (2 x 2 x 2) and refuses 9', () => {
+    const eight = pktmonFilterArgs(filterFromTokens({ ips: ['10.0.0.1', '10.0.0.2'], ports: ['53', '80'], protocols: ['TCP', 'UDP'] }));
+    assert.equal(eight.length, 8);
+    assert.deepEqual(eight.map((a) => a[2]), ['cnspect1', 'cnspect2', 'cnspect3', 'cnspect4', 'cnspect5', 'cnspect6', 'cnspect7', 'cnspect8']);
+    assert.equal(new Set(eight.map((a) => a.slice(3).join(' '))).size, 8, 'each combination once');
+    assert.deepEqual(eight[7], ['filter', 'add', 'cnspect8', '-i', '10.0.0.2', '-p', '80', '-t', 'UDP']);
+    assert.equal(pktmonFilterArgs(filterFromTokens({ ports: ['1', '2', '3', '4', '5', '6', '7', '8'] })).length, 8);
+    assert.throws(() => pktmonFilterArgs(filterFromTokens({ ports: ['1', '2', '3', '4', '5', '6', '7', '8', '9'] })), (err: Error & { code?: string }) =>
+      err.code === 'CNSPECT_FILTER_UNSUPPORTED' && /combination \(9 = 9\), and pktmon allows 8/.test(err.message));
   });
 
   it('refuses, before anything starts, what pktmon cannot say', () => {
     assert.throws(() => pktmonFilterArgs(filterFromTokens({ ips: ['10.0.0.1', '10.0.0.2', '10.0.0.3'], ports: ['1', '2', '3'] })), (err: Error & { code?: string }) =>
       err.code === 'CNSPECT_FILTER_UNSUPPORTED' && /3 x 3 = 9/.test(err.message) && /allows 8/.test(err.message));
-    assert.throws(() => pktmonFilterArgs(filterFromTokens({ ports: ['8000-8080'] })), /port range 8000-8080/);
+    assert.throws(() => pktmonFilterArgs(filterFromTokens({ ports: ['8000-8080'] })), (err: Error & { code?: string }) =>
+      err.code === 'CNSPECT_FILTER_UNSUPPORTED' && /port range 8000-8080/.test(err.message));
+    assert.throws(() => pktmonFilterArgs(filterFromTokens({ protocols: ['TCP'], not: [{ field: 'ports', value: '22' }] })), (err: Error & { code?: string }) =>
+      err.code === 'CNSPECT_FILTER_UNSUPPORTED' && /pktmon cannot express a negation \(--not\)/.test(err.message));
   });
 });
 
