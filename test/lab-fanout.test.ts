@@ -247,6 +247,7 @@ describe('lab and fan-out (bridge)', () => {
     assert.deepEqual(before.ports.map((p) => [p.role, p.interface]), [['pod-host-interface', pod('pod-2-1').hostVeth]]);
     assert.deepEqual(after.ports.map((p) => [p.role, p.interface]), [['pod-host-interface', pod('pod-2-1').hostVeth], ['bridge', 'cni0'], ['node-nic', 'eth0']]);
     // The host veth sends toward the pod: the 5 datagrams are on its tx side.
+    // At least the 5 datagrams; the kernel counts whatever else crossed (ARP), so not exactly 5.
     assert.ok(after.ports[0]!.txPackets - before.ports[0]!.txPackets >= 5);
     assert.equal(after.protocolCounters['Udp.NoPorts']! - before.protocolCounters['Udp.NoPorts']!, 5, 'closed port: 5 x NoPorts in the receiving pod');
     assert.equal(senderAfter.protocolCounters['Udp.OutDatagrams']! - senderBefore.protocolCounters['Udp.OutDatagrams']!, 5);
