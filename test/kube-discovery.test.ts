@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { labDown, labUp, type LabState } from '../src/lab/lab.js';
 import { inventoryFromCluster, loadKubeConfig } from '../src/cluster/kube.js';
+import { agentPodOn } from '../src/cluster/tunnel.js';
 import { runCli } from './helpers/cli.js';
 import { inNs } from './helpers/netns.js';
 import { waitFor } from './helpers/wait.js';
@@ -27,6 +28,11 @@ describe('Kubernetes discovery (API server double + lab agents)', () => {
     for (const p of objs.pods) api.add('pods', p);
     api.add('pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'host-net', namespace: 'kube-system' }, spec: { nodeName: `${name}-node1`, hostNetwork: true }, status: { podIP: lab.plan.nodes[0]!.underlayIp } });
     api.add('secrets', objs.secret);
+    // A leftover agent pod that is not Running, listed before the live ones: never to be picked.
+    api.add('pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: `cnspect-agent-stale-${name}-node1`, namespace: 'cnspect-system', labels: { 'app.kubernetes.io/name': 'cnspect-agent' } },
+      spec: { nodeName: `${name}-node1`, hostNetwork: true }, status: { phase: 'Failed', podIP: lab.plan.nodes[0]!.underlayIp } });
+    api.add('pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'cnspect-agent-pending', namespace: 'cnspect-system', labels: { 'app.kubernetes.io/name': 'cnspect-agent' } },
+      spec: { nodeName: 'node-without-agent' }, status: { phase: 'Pending' } });
     // The agents' pods, as the DaemonSet would run them (hostNetwork, one per node).
     for (const n of lab.plan.nodes) {
       api.add('pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: `cnspect-agent-${n.name}`, namespace: 'cnspect-system', labels: { 'app.kubernetes.io/name': 'cnspect-agent' } },
@@ -71,6 +77,12 @@ describe('Kubernetes discovery (API server double + lab agents)', () => {
     assert.equal(await run.exit, 0, run.err());
     assert.ok(api.requests.some((r) => r === `UPGRADE /api/v1/namespaces/cnspect-system/pods/cnspect-agent-${name}-node1/portforward`));
     assert.ok(api.requests.some((r) => r === `UPGRADE /api/v1/namespaces/cnspect-system/pods/cnspect-agent-${name}-node2/portforward`));
+    assert.ok(!api.requests.some((r) => r.includes('cnspect-agent-stale-')), 'the Failed agent pod is never port-forwarded to');
+    // A node whose only agent pod is Pending has no agent to reach, and the error says so.
+    const kc = loadKubeConfig({ kubeconfig, context: 'lab' });
+    await assert.rejects(agentPodOn(kc, 'cnspect-system', 'node-without-agent'), (err: Error & { code?: string }) =>
+      err.code === 'CNSPECT_AGENT_UNREACHABLE' && /no running cnspect agent pod on node node-without-agent/.test(err.message));
+    assert.equal(await agentPodOn(kc, 'cnspect-system', `${name}-node1`), `cnspect-agent-${name}-node1`);
     // capture nodes and capture pods through the tunnel too.
     for (const args of [['nodes', b!.node], ['pods', `default/${b!.name}`]]) {
       const one = runCli(['capture', ...args, '--kubeconfig', kubeconfig, '--transport', 'tunnel', '-t', 'ICMP', '-o', 'json']);

@@ -16,7 +16,7 @@ const TCP_OPEN_CLOSE = 0x01 | 0x02 | 0x04; // FIN, SYN, RST
 export class FlowSelector {
   private readonly lastSeen = new Map<string, number>();
 
-  constructor(private readonly idleTimeoutMs = FLOW_IDLE_TIMEOUT_MS) {}
+  constructor(private readonly idleTimeoutMs = FLOW_IDLE_TIMEOUT_MS, private readonly maxFlows = FLOW_TABLE_MAX) {}
 
   /** Whether to keep the packet; `nowMs` is its capture time. */
   keep(d: Decoded, buf: Uint8Array, nowMs: number): boolean {
@@ -37,7 +37,7 @@ export class FlowSelector {
     const last = this.lastSeen.get(key);
     this.lastSeen.delete(key); // re-insert: Map order = least recently seen first
     this.lastSeen.set(key, nowMs);
-    if (this.lastSeen.size > FLOW_TABLE_MAX) this.lastSeen.delete(this.lastSeen.keys().next().value!);
+    if (this.lastSeen.size > this.maxFlows) this.lastSeen.delete(this.lastSeen.keys().next().value!);
     return last === undefined || nowMs - last > this.idleTimeoutMs;
   }
 }

@@ -26,6 +26,22 @@ describe('flow selection (--type flow)', () => {
       [true, false, false, true, false, true]);
   });
 
+  it('counts idleness from the last packet seen: exactly the timeout is not idle, one ms more is', () => {
+    const sel = new FlowSelector(1000);
+    const q = ether(0x0800, ipv4(17, A, B, udp(5353, 53, 10)));
+    assert.deepEqual([keep(sel, q, 0), keep(sel, q, 1000), keep(sel, q, 1999), keep(sel, q, 2000), keep(sel, q, 3001)], [true, false, false, false, true]);
+  });
+
+  it('forgets the least recently seen flow when full, and a packet refreshes its flow', () => {
+    const sel = new FlowSelector(60_000, 2);
+    const flow = (port: number) => ether(0x0800, ipv4(17, A, B, udp(port, 53, 10)));
+    assert.deepEqual([keep(sel, flow(1), 0), keep(sel, flow(2), 1)], [true, true]);
+    assert.equal(keep(sel, flow(1), 2), false, 'flow 1 seen again: now the most recent');
+    assert.equal(keep(sel, flow(3), 3), true, 'a third flow: flow 2, the least recently seen, is forgotten');
+    assert.equal(keep(sel, flow(1), 4), false, 'flow 1 is still remembered (it was refreshed)');
+    assert.equal(keep(sel, flow(2), 5), true, 'flow 2 was forgotten, so it is new again');
+  });
+
   it('treats each ICMP echo identifier as a flow and ignores ARP', () => {
     const sel = new FlowSelector();
     const req = (id: number, seq: number) => ether(0x0800, ipv4(1, A, B, icmpEcho(8, id, seq)));
