@@ -87,3 +87,36 @@ export function tcpdumpPidsIn(ns: string): number[] {
 export async function waitNoTcpdump(ns: string, timeoutMs = 10_000): Promise<void> {
   await waitFor(() => tcpdumpPidsIn(ns).length === 0, `no tcpdump left in ${ns}`, timeoutMs);
 }
+
+/** A pod-like namespace: eth0 inside, its veth peer in this (the node's) namespace, a /30 between. */
+export interface PodNetns {
+  ns: string;
+  hostIf: string;
+  hostIp: string;
+  podIp: string;
+  destroy(): void;
+}
+
+export function makePodNetns(): PodNetns {
+  const id = randomBytes(2).readUInt16BE(0);
+  const name = `cnp${id.toString(16).padStart(4, '0')}`;
+  const octet = (id % 250) + 1;
+  const pod: PodNetns = {
+    ns: name, hostIf: `${name}h`, hostIp: `10.214.${octet}.1`, podIp: `10.214.${octet}.2`,
+    destroy: () => { try { sh(['ip', 'netns', 'del', name]); } catch { /* already gone */ } },
+  };
+  try {
+    sh(['ip', 'netns', 'add', name]);
+    sh(['ip', 'link', 'add', pod.hostIf, 'type', 'veth', 'peer', 'name', `${name}p`, 'netns', name]);
+    sh(['ip', '-n', name, 'link', 'set', `${name}p`, 'name', 'eth0']);
+    sh(['ip', '-n', name, 'link', 'set', 'lo', 'up']);
+    sh(['ip', '-n', name, 'addr', 'add', `${pod.podIp}/30`, 'dev', 'eth0']);
+    sh(['ip', '-n', name, 'link', 'set', 'eth0', 'up']);
+    sh(['ip', 'addr', 'add', `${pod.hostIp}/30`, 'dev', pod.hostIf]);
+    sh(['ip', 'link', 'set', pod.hostIf, 'up']);
+  } catch (err) {
+    pod.destroy();
+    throw err;
+  }
+  return pod;
+}
