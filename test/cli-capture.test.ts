@@ -2,7 +2,8 @@
 // checked by tshark, live counters from another command, Ctrl+C and a killed CLI.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type SpawnOptions } from 'node:child_process';
+import { localSocketPath } from '../src/agent/local-socket.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,9 +27,17 @@ describe('cnspect capture local', () => {
     net = makeNetnsPair();
     dir = mkdtempSync(join(tmpdir(), 'cnspect-cli-'));
   });
+  // A CLI killed outright cannot remove its local socket: the suite does.
+  const pids: number[] = [];
+  const spawnCliProcess = (args: string[], options: SpawnOptions) => {
+    const child = spawn(process.execPath, [BIN, ...args], options);
+    if (child.pid) pids.push(child.pid);
+    return child;
+  };
   after(() => {
     net.destroy();
     rmSync(dir, { recursive: true, force: true });
+    for (const pid of pids) rmSync(localSocketPath(pid), { force: true });
   });
 
   const ping = (count: number): void => { inNs(net.a, ['ping', '-c', String(count), '-i', '0.01', net.ipB]); };
@@ -108,7 +117,7 @@ describe('cnspect capture local', () => {
 
   it('stops cleanly on Ctrl+C of the real process and keeps the pcapng valid', async () => {
     const file = join(dir, 'sigint.pcapng');
-    const child = spawn(process.execPath, [BIN, 'capture', 'local', '--netns', net.b, '-t', 'ICMP', '-w', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnCliProcess(['capture', 'local', '--netns', net.b, '-t', 'ICMP', '-w', file], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
     const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
@@ -131,7 +140,7 @@ describe('cnspect capture local', () => {
   });
 
   it('leaves no tcpdump behind when the CLI is killed outright', async () => {
-    const child = spawn(process.execPath, [BIN, 'capture', 'local', '--netns', net.b], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnCliProcess(['capture', 'local', '--netns', net.b], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
     try {
@@ -146,7 +155,7 @@ describe('cnspect capture local', () => {
 
   /** The real CLI as a child process, with its stderr kept. */
   const spawnCli = (args: string[]) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnCliProcess([...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
     const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
@@ -194,7 +203,7 @@ describe('cnspect capture local', () => {
 
   it('ends cleanly when stdout is closed (| head): exit 0, no stack trace, the file complete', async () => {
     const file = join(dir, 'epipe.pcapng');
-    const child = spawn(process.execPath, [BIN, 'capture', 'local', '--netns', net.b, '-t', 'ICMP', '-w', file, '-o', 'text'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnCliProcess(['capture', 'local', '--netns', net.b, '-t', 'ICMP', '-w', file, '-o', 'text'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     let firstLine = false;
     child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
