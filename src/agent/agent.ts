@@ -12,6 +12,7 @@ import { validateFilter } from '../packet/filter.js';
 import { CaptureSession, DEFAULT_COUNTER_INTERVAL_MS, type SessionOptions } from './session.js';
 import { VERSION } from '../version.js';
 import { ByteBudget } from './queue.js';
+import type { AgentApi } from '../contract/agent-api.js';
 
 export const DEFAULT_SNAPLEN = 262144;
 export const MIN_SNAPLEN = 64;
@@ -45,17 +46,6 @@ export interface AgentLimits {
 export const DEFAULT_STREAM_BUDGET_BYTES = 192 << 20;
 export const DEFAULT_LIMITS: AgentLimits = { maxSessions: 8, streamBudgetBytes: DEFAULT_STREAM_BUDGET_BYTES };
 
-/** What a client can ask of an agent, in-process or over gRPC. */
-export interface AgentApi {
-  info(): Promise<InfoResponse>;
-  /** Streams a session's events; aborting `signal` (or leaving the loop) stops the session. */
-  capture(req: CaptureRequest, signal?: AbortSignal): AsyncIterable<CaptureEvent>;
-  stopCapture(sessionId: string): Promise<boolean>;
-  counters(sessionId?: string, includeHidden?: boolean): Promise<CountersResponse>;
-  portCounters(pod: PodRef, detailed: boolean): Promise<PortCountersResponse>;
-  datapath(section: DatapathSection): Promise<DatapathResponse>;
-  close(): Promise<void>;
-}
 
 /** Flow selection runs in the agent on top of a full capture, so every backend that captures all offers it. */
 export function offeredTypes(backend: CaptureBackend): CaptureType[] {

@@ -3,7 +3,7 @@
 import { rmSync } from 'node:fs';
 import { Agent } from './agent.js';
 import { createBackend } from '../backends/index.js';
-import { localSocketPath } from './local-socket.js';
+import { localSocketPath } from '../contract/local-socket.js';
 import { requireRoot } from '../errors.js';
 import { serveAgent, type RunningServer } from './server.js';
 

@@ -12,7 +12,7 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import { type AuditSink, subjectText } from './audit.js';
 import type { Agent, SessionOrigin } from './agent.js';
 import { admit, MAX_REQUEST_BYTES, tolerantService } from './request-limits.js';
-import type { TlsMaterial } from './tls.js';
+import type { TlsMaterial } from '../tls/material.js';
 
 export interface ServeOptions {
   /** "HOST:PORT" (mTLS, `tls` required) or "unix:/path" (file permissions guard it). */

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { Agent } from '../agent/agent.js';
 import { serveAgent } from '../agent/server.js';
 import { auditWriter, LOG_FORMATS, type LogFormat } from '../agent/audit.js';
-import { nodeFilesIn, readTlsFiles } from '../agent/tls.js';
+import { nodeFilesIn, readTlsFiles } from '../tls/material.js';
 import { BACKEND_KINDS, type BackendKind, createBackend } from '../backends/index.js';
 import { existsSync } from 'node:fs';
 import { badFlag, CnspectError, requireRoot } from '../errors.js';

@@ -1,13 +1,15 @@
 // `cnspect capture local|all|nodes|pods` — wcnspect's flags plus -w, --snaplen, -o.
 import { hostname } from 'node:os';
 import { Command, Option } from 'commander';
-import { CnspectError, badFlag, describeError, isErrorCode, ERROR_CODES } from '../errors.js';
-import type { AgentApi } from '../agent/agent.js';
-import { readTlsFiles, type TlsMaterial } from '../agent/tls.js';
-import type { Inventory } from '../cluster/inventory.js';
+import { CnspectError, badFlag, describeError, isErrorCode } from '../errors.js';
+import type { AgentApi } from '../contract/agent-api.js';
+import { clientTls, DEFAULT_AGENT_PORT, loadTargets } from '../fleet/targets.js';
+import { NodeFailures, type StreamJob, type StreamOutcome, streamEach } from '../fleet/fan-out.js';
+import { fleetExit, fleetNoticeText, nodeFailedWriter } from './fleet-report.js';
+import { StopRequests } from './stops.js';
 import { splitNames } from '../cluster/targets.js';
 import { parseServerKind, runWcnspectCapture, type ServerKind } from './wcnspect.js';
-import { type CaptureRequest, CaptureType, StopReason } from '../gen/cnspect/v1/agent.js';
+import { type CaptureEvent, type CaptureRequest, type CaptureSummary, CaptureType, StopReason } from '../gen/cnspect/v1/agent.js';
 import { filterFromTokens, type FilterTokens, PROTOCOL_HELP } from '../packet/filter.js';
 import { CaptureOutput, stopReasonName } from '../output/capture-output.js';
 import { PcapngFile } from '../output/pcapng-file.js';
@@ -16,10 +18,6 @@ import {
   collect, type OutputFormat, parseCaptureType, parseDurationSeconds, parseIntInRange, parseOutputFormat, parseSize,
 } from './flags.js';
 
-/** After the first Ctrl+C, how long to wait for every node's final counts before giving up. */
-export const STOP_WAIT_MS = 5000;
-/** How long a node may take to start its capture before it is reported as failed. */
-export const START_TIMEOUT_MS = 15_000;
 
 export const CAPTURE_TARGETS = ['local', 'all', 'nodes', 'pods'] as const;
 
@@ -84,7 +82,7 @@ export function planCapture(target: string, names: string | undefined, flags: Ca
   // Tunnel by default with a cluster (works from anywhere the API server is reachable); an
   // inventory's hosts are dialled directly.
   const transport = (flags.transport ?? (flags.inventory ? 'direct' : 'tunnel')) as 'direct' | 'tunnel';
-  const agentPort = flags.port === undefined ? 50051 : parseIntInRange(flags.port, '--port', 1, 65535);
+  const agentPort = flags.port === undefined ? DEFAULT_AGENT_PORT : parseIntInRange(flags.port, '--port', 1, 65535);
   const serverKind = parseServerKind(flags.serverKind);
   if (serverKind === 'wcnspect') {
     if (kind === 'local') throw new CnspectError('CNSPECT_BAD_FLAG', '--server-kind wcnspect talks to remote wcnspect servers: use capture all|nodes|pods');
@@ -146,25 +144,6 @@ function negations(flags: CaptureFlags): FilterTokens['not'] {
   return [...pick('ips', flags.notIps), ...pick('macs', flags.notMacs), ...pick('ports', flags.notPorts), ...pick('protocols', flags.notProtocols)];
 }
 
-/**
- * Where targets come from: --inventory if given, else the kubeconfig (flag, KUBECONFIG,
- * ~/.kube/config). Loaded only now, after flags are parsed: `-h` never needs a cluster.
- */
-export async function loadTargets(inventoryPath: string | undefined, kube: { kubeconfig?: string; context?: string; agentPort?: number; skipClientSecret?: boolean }, what: string): Promise<Inventory> {
-  if (inventoryPath) return (await import('../cluster/inventory.js')).loadInventory(inventoryPath);
-  const { inventoryFromCluster, kubeconfigAvailable } = await import('../cluster/kube.js');
-  if (!kubeconfigAvailable(kube)) {
-    throw new CnspectError('CNSPECT_KUBECONFIG', `${what} needs nodes to talk to: pass --inventory FILE, or a kubeconfig (--kubeconfig, KUBECONFIG or ~/.kube/config)`, { hint: 'for this host alone use `capture local`; for a lab `cnspect lab up` prints an inventory' });
-  }
-  return inventoryFromCluster(kube);
-}
-
-export function clientTls(inventory: Inventory): TlsMaterial {
-  if (inventory.tlsMaterial) return inventory.tlsMaterial;
-  if (!inventory.tls) throw new CnspectError('CNSPECT_TLS', `inventory ${inventory.path} has no tls section (ca, cert, key)`, { hint: 'agents only accept mTLS clients' });
-  return readTlsFiles(inventory.tls, 'the client');
-}
-
 /** One stream of the capture: a node's agent (or the in-process one) and what to ask it. */
 interface Job {
   label: string;
@@ -179,7 +158,7 @@ async function jobsOf(plan: CapturePlan, ctx: CliContext): Promise<{ jobs: Job[]
     return { jobs: [{ label: hostname(), api: agent, request: plan.request, close }] };
   }
   const { jobsFor, podNamesByIp } = await import('../cluster/targets.js');
-  const inventory = await loadTargets(plan.inventoryPath, plan.kube, `capture ${plan.target}`);
+  const inventory = await loadTargets({ inventory: plan.inventoryPath, ...plan.kube }, `capture ${plan.target}`);
   const nodeJobs = jobsFor(inventory, plan.target, plan.names, plan.namespace, plan.inPod, plan.request);
   const tls = clientTls(inventory);
   const { connectAgent } = await import('../cluster/connect.js');
@@ -190,10 +169,26 @@ async function jobsOf(plan: CapturePlan, ctx: CliContext): Promise<{ jobs: Job[]
   return { jobs, podNames: podNamesByIp(inventory) };
 }
 
+/** A node's capture session as the fan-out drives it: started, stopped by its session id, finished by its summary. */
+interface Session {
+  sessionId?: string;
+  summary?: CaptureSummary;
+}
+
+function captureStream(j: Job, session: Session): StreamJob<CaptureEvent> {
+  return {
+    label: j.label,
+    open: (signal) => j.api.capture(j.request, signal),
+    isStart: (ev) => ev.event?.$case === 'started',
+    stop: () => j.api.stopCapture(session.sessionId!),
+    finished: () => session.summary !== undefined,
+  };
+}
+
 export async function runCapture(plan: CapturePlan, ctx: CliContext): Promise<number> {
   if (plan.serverKind === 'wcnspect') {
     const { jobsFor } = await import('../cluster/targets.js');
-    const inventory = await loadTargets(plan.inventoryPath, { ...plan.kube, skipClientSecret: true }, `capture ${plan.target}`);
+    const inventory = await loadTargets({ inventory: plan.inventoryPath, ...plan.kube, skipClientSecret: true }, `capture ${plan.target}`);
     const jobs = jobsFor(inventory, plan.target as 'all' | 'nodes' | 'pods', plan.names, plan.namespace, false, plan.request);
     return runWcnspectCapture(jobs, plan.format, ctx);
   }
@@ -215,9 +210,20 @@ export async function runCapture(plan: CapturePlan, ctx: CliContext): Promise<nu
     const output = new CaptureOutput({
       format: plan.format, out: ctx.out, err: ctx.err, file, showNode: plan.target !== 'local', podNames: resolved.podNames, maxRecords, onLimit,
     });
-    const outcome = await runJobs(jobs, output, ctx, stops, () => file?.open());
+    const sessions = new Map(jobs.map((j) => [j.label, {} as Session]));
+    const outcome = await streamEach(jobs.map((j) => captureStream(j, sessions.get(j.label)!)), stops, {
+      event: (label, ev) => {
+        const s = sessions.get(label)!;
+        if (ev.event?.$case === 'started') s.sessionId = ev.event.value.sessionId;
+        if (ev.event?.$case === 'summary') s.summary = ev.event.value;
+        output.handle(label, ev);
+      },
+      failed: nodeFailedWriter(ctx.err, describeError),
+      notice: (n) => ctx.err.write(fleetNoticeText(n, 'capture')),
+      allStarted: () => file?.open(),
+    });
     file?.close();
-    return report(plan, jobs, outcome, output, ctx, file);
+    return report(plan, jobs, sessions, outcome, output, ctx, file);
   } catch (err) {
     file?.close();
     throw err;
@@ -227,134 +233,15 @@ export async function runCapture(plan: CapturePlan, ctx: CliContext): Promise<nu
   }
 }
 
-/** What ends a capture like Ctrl+C: the signals, and a closed stdout pipe (`| head`). */
-export const STOP_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'EPIPE'] as const;
-
-/** Counts stop requests from the moment it exists and hands each one to the current listener. */
-export class StopRequests {
-  count = 0;
-  private listener: ((count: number) => void) | undefined;
-  private readonly onEvent = (): void => this.request();
-
-  constructor(private readonly signals: NodeJS.EventEmitter) {
-    for (const e of STOP_EVENTS) signals.on(e, this.onEvent);
-  }
-
-  /** A stop from within (e.g. --max-packets reached): counts like a first Ctrl+C. */
-  request(): void {
-    this.count++;
-    this.listener?.(this.count);
-  }
-
-  /** Calls `fn` for every later stop, and at once for the stops that came before. */
-  listen(fn: (count: number) => void): void {
-    this.listener = fn;
-    for (let i = 1; i <= this.count; i++) fn(i);
-  }
-
-  close(): void {
-    this.listener = undefined;
-    for (const e of STOP_EVENTS) this.signals.off(e, this.onEvent);
-  }
-}
-
-interface RunOutcome {
-  failures: Map<string, unknown>;
-  /** Nodes asked to stop before their capture had started. */
-  stoppedBeforeStart: Set<string>;
-  /** Nodes left at once on a second stop: their final counts were not collected. */
-  abandoned: Set<string>;
-}
-
-/**
- * Streams every job concurrently; a failing node is reported by name while the others go on.
- * `allStarted` runs once every node has started or failed (and at least one started).
- * A stop (Ctrl+C, SIGTERM, SIGHUP, closed stdout) asks every node to stop and waits for its final
- * counts; a node still starting is stopped as soon as it starts. A second stop quits at once.
- */
-async function runJobs(jobs: Job[], output: CaptureOutput, ctx: CliContext, stopRequests: StopRequests, allStarted: () => void): Promise<RunOutcome> {
-  const outcome: RunOutcome = { failures: new Map(), stoppedBeforeStart: new Set(), abandoned: new Set() };
-  const aborts = new Map(jobs.map((j) => [j.label, new AbortController()]));
-  const done = new Set<string>();
-  const fail = (label: string, err: unknown): void => recordFailure(outcome.failures, label, err, ctx);
-  let stopTimer: NodeJS.Timeout | undefined;
-  let opened = false;
-  const checkAllStarted = (): void => {
-    if (opened || !jobs.every((j) => output.sessionId(j.label) || done.has(j.label))) return;
-    if (!jobs.some((j) => output.sessionId(j.label))) return;
-    opened = true;
-    allStarted();
-  };
-  // A session that ended just before the stop is no longer known to its agent: nothing to abort.
-  const askStop = (j: Job, id: string): void => {
-    j.api.stopCapture(id).catch(() => { if (!output.summary(j.label)) aborts.get(j.label)!.abort(); });
-  };
-  const onStop = (stops: number): void => {
-    const running = jobs.filter((j) => !done.has(j.label));
-    if (stops === 1) {
-      ctx.err.write(`stopping ${running.length} capture${running.length === 1 ? '' : 's'}… (Ctrl+C again to quit at once)\n`);
-      for (const j of running) {
-        const id = output.sessionId(j.label);
-        if (id) askStop(j, id);
-        else outcome.stoppedBeforeStart.add(j.label); // stopped as soon as its `started` arrives
-      }
-      stopTimer = setTimeout(() => {
-        for (const j of jobs.filter((x) => !done.has(x.label))) {
-          if (!output.sessionId(j.label)) outcome.stoppedBeforeStart.add(j.label);
-          else fail(j.label, new CnspectError('CNSPECT_AGENT_UNREACHABLE', `did not confirm its final counts within ${STOP_WAIT_MS} ms`, { context: { node: j.label } }));
-          aborts.get(j.label)!.abort();
-        }
-      }, STOP_WAIT_MS);
-    } else {
-      if (running.length) ctx.err.write(`quitting at once: final counts were not collected from ${running.map((j) => j.label).join(', ')}\n`);
-      for (const j of running) { outcome.abandoned.add(j.label); aborts.get(j.label)!.abort(); }
-    }
-  };
-  stopRequests.listen(onStop);
-  try {
-    await Promise.all(jobs.map(async (j) => {
-      const abort = aborts.get(j.label)!;
-      const startTimer = setTimeout(() => {
-        if (output.sessionId(j.label) || abort.signal.aborted) return;
-        fail(j.label, new CnspectError('CNSPECT_AGENT_UNREACHABLE', `the capture did not start within ${START_TIMEOUT_MS} ms`, { context: { node: j.label } }));
-        abort.abort();
-      }, START_TIMEOUT_MS);
-      try {
-        for await (const ev of j.api.capture(j.request, abort.signal)) {
-          output.handle(j.label, ev);
-          if (ev.event?.$case !== 'started') continue;
-          clearTimeout(startTimer);
-          if (outcome.stoppedBeforeStart.has(j.label)) askStop(j, ev.event.value.sessionId);
-          checkAllStarted();
-        }
-        const quiet = outcome.abandoned.has(j.label) || outcome.stoppedBeforeStart.has(j.label);
-        if (!output.summary(j.label) && !outcome.failures.has(j.label) && !quiet) {
-          fail(j.label, new CnspectError('CNSPECT_AGENT_ERROR', 'the capture ended without its final counts', { context: { node: j.label } }));
-        }
-      } catch (err) {
-        // A node left on purpose (stopped before it started, or a second Ctrl+C) has not failed.
-        const leftOnPurpose = outcome.stoppedBeforeStart.has(j.label) || outcome.abandoned.has(j.label) || output.summary(j.label);
-        if (!(abort.signal.aborted && leftOnPurpose)) fail(j.label, err);
-      } finally {
-        clearTimeout(startTimer);
-        done.add(j.label);
-        checkAllStarted();
-      }
-    }));
-  } finally {
-    clearTimeout(stopTimer);
-  }
-  return outcome;
-}
-
-function report(plan: CapturePlan, jobs: Job[], outcome: RunOutcome, output: CaptureOutput, ctx: CliContext, file: PcapngFile | undefined): number {
-  const { failures } = outcome;
+function report(plan: CapturePlan, jobs: Job[], sessions: Map<string, Session>, outcome: StreamOutcome, output: CaptureOutput, ctx: CliContext,
+  file: PcapngFile | undefined): number {
   if (plan.countersOnly) {
     ctx.out.write(plan.format === 'json' ? output.countersRecords().map((r) => `${JSON.stringify(r)}\n`).join('') : `${output.countersTable()}\n`);
   }
-  let exit = 0;
+  const failures = new NodeFailures(nodeFailedWriter(ctx.err, describeError));
+  for (const [label, err] of outcome.failure?.causes ?? []) failures.causes.set(label, err);
   for (const j of jobs) {
-    const summary = output.summary(j.label);
+    const summary = sessions.get(j.label)!.summary;
     if (outcome.stoppedBeforeStart.has(j.label) && !failures.has(j.label) && !(summary && summary.counters?.packets)) {
       ctx.err.write(`${j.label}: stopped before the capture started\n`);
       continue;
@@ -366,29 +253,14 @@ function report(plan: CapturePlan, jobs: Job[], outcome: RunOutcome, output: Cap
       `${c && c.kernelDropped > 0n ? `, ${c.kernelDropped} dropped by kernel` : ''}\n`);
     if (summary.reason === StopReason.STOP_REASON_ERROR) {
       const code = isErrorCode(summary.errorCode) ? summary.errorCode : 'CNSPECT_AGENT_ERROR';
-      recordFailure(failures, j.label, new CnspectError(code, summary.errorMessage, { context: { node: j.label } }), ctx);
+      failures.add(j.label, new CnspectError(code, summary.errorMessage, { context: { node: j.label } }));
     }
   }
   if (file?.opened) ctx.err.write(`${file.packets} packets written to ${file.path}\n`);
   else if (file) ctx.err.write(`${file.path} was not written: no capture started\n`);
   const drops = output.dropTable();
   if (drops) ctx.err.write(`drops by node and reason:\n${drops}\n`);
-  if (failures.size === 0) return exit;
-  const errors = [...failures.values()];
-  if (failures.size === jobs.length) {
-    // Nothing succeeded: the first error's own code says best what is wrong.
-    exit = errors[0] instanceof CnspectError ? errors[0].exitCode : 1;
-    if (jobs.length === 1) return exit;
-  }
-  ctx.err.write(`CNSPECT_NODE_FAILED: ${failures.size} of ${jobs.length} failed: ${[...failures.keys()].join(', ')}\n`);
-  return exit || ERROR_CODES.CNSPECT_NODE_FAILED.exit;
-}
-
-/** The first failure of a node wins; it is reported by name as soon as it happens. */
-function recordFailure(failures: Map<string, unknown>, label: string, err: unknown, ctx: CliContext): void {
-  if (failures.has(label)) return;
-  failures.set(label, err);
-  ctx.err.write(`${label}: FAILED ${describeError(err)}\n`);
+  return fleetExit(failures.failure(jobs.length), ctx.err);
 }
 
 export function captureCommand(ctx: CliContext, setExit: (code: number) => void): Command {
@@ -425,7 +297,7 @@ export function captureCommand(ctx: CliContext, setExit: (code: number) => void)
     .option('--kubeconfig <file>', 'kubeconfig to find nodes and pods in (default: KUBECONFIG, then ~/.kube/config)')
     .option('--context <name>', 'kubeconfig context to use')
     .option('--transport <kind>', 'how to reach agents: tunnel (API server port-forward; default with a kubeconfig) or direct (node InternalIP:port; default with --inventory)')
-    .option('--port <port>', 'agent port on the nodes', '50051')
+    .option('--port <port>', 'agent port on the nodes', String(DEFAULT_AGENT_PORT))
     .option('--server-kind <kind>', 'cnspect agents, or existing wcnspect servers (wcnspect: text lines, plaintext)', 'cnspect')
     .addHelpText('after', '\nExamples:\n  cnspect capture local -t TCP_SYN -d 10\n  cnspect capture local -i 10.244.1.0/24 -r 53 -t UDP -w dns.pcapng\n  cnspect capture local --counters-only -d 5\n  cnspect capture all --inventory lab.yaml -t ICMP -w all.pcapng\n  cnspect capture pods default/pod-1-1,pod-2-1 --inventory lab.yaml --in-pod')
     .action(async (target: string, names: string | undefined, flags: CaptureFlags) => {

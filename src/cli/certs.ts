@@ -1,5 +1,6 @@
 // `cnspect certs init DIR --host NAME/IP… | --node NAME=IP…` — CA, agent and client certificates for mTLS.
 import { Command } from 'commander';
+import { DEFAULT_AGENT_PORT } from '../contract/agent-api.js';
 import { badFlag, CnspectError, splitList } from '../errors.js';
 import type { CliContext } from './context.js';
 import { collect } from './flags.js';
@@ -20,20 +21,20 @@ export function parseNodeFlag(value: string): { name: string; hosts: string[] } 
 }
 
 export async function runCertsInit(dir: string, flags: CertsInitFlags, ctx: CliContext): Promise<number> {
-  const { initCertificates, initNodeCertificates } = await import('../agent/certs.js'); // heavy: loaded only here
+  const { initCertificates, initNodeCertificates } = await import('../tls/certs.js'); // heavy: loaded only here
   if (flags.node?.length) {
     if (flags.host?.length) throw new CnspectError('CNSPECT_BAD_FLAG', '--host and --node cannot be combined', { hint: '--node NAME=HOST for each node, or --host for one agent' });
     const nodes = flags.node.map(parseNodeFlag);
     const files = await initNodeCertificates(dir, nodes);
     ctx.out.write(`${files.join('\n')}\n`);
-    ctx.err.write(`agent on each node:  cnspect agent --listen 0.0.0.0:50051 --tls-dir ${dir} --node-name NODE  (NODE: ${nodes.map((n) => n.name).join(', ')})\n`);
+    ctx.err.write(`agent on each node:  cnspect agent --listen 0.0.0.0:${DEFAULT_AGENT_PORT} --tls-dir ${dir} --node-name NODE  (NODE: ${nodes.map((n) => n.name).join(', ')})\n`);
     return 0;
   }
   const list = splitList(flags.host, '--host');
   if (list.length === 0) throw badFlag('--host', '', 'one or more host names or IPs the agent is reached by, e.g. --host 10.0.0.5 --host node1');
   const files = await initCertificates(dir, list);
   ctx.out.write(`${files.join('\n')}\n`);
-  ctx.err.write(`agent:  cnspect agent --listen 0.0.0.0:50051 --tls-cert ${dir}/agent.crt --tls-key ${dir}/agent.key --tls-ca ${dir}/ca.crt\n`);
+  ctx.err.write(`agent:  cnspect agent --listen 0.0.0.0:${DEFAULT_AGENT_PORT} --tls-cert ${dir}/agent.crt --tls-key ${dir}/agent.key --tls-ca ${dir}/ca.crt\n`);
   return 0;
 }
 

@@ -1,5 +1,5 @@
 // What commands need from the outside world, passed in so tests can run commands in-process.
-import type { AgentApi } from '../agent/agent.js';
+import type { AgentApi } from '../contract/agent-api.js';
 
 export interface CliContext {
   out: NodeJS.WritableStream;

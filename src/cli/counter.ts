@@ -1,7 +1,9 @@
 // `cnspect counter` — live per-interface counters of the captures running on this host.
 import { Command } from 'commander';
-import { describeError, ERROR_CODES } from '../errors.js';
-import { listLocalSockets } from '../agent/local-socket.js';
+import { describeError } from '../errors.js';
+import type { FleetFailure } from '../fleet/fan-out.js';
+import { fleetExit } from './fleet-report.js';
+import { listLocalSockets } from '../contract/local-socket.js';
 import { RemoteAgent } from '../cluster/agent-client.js';
 import type { CountersResponse } from '../gen/cnspect/v1/agent.js';
 import { countersJson } from '../output/capture-output.js';
@@ -69,10 +71,10 @@ export async function runCounter(flags: CounterFlags, ctx: CliContext): Promise<
   if (parseServerKind(flags.serverKind) === 'wcnspect') return askWcnspectNodes(flags, 'counter', ctx, (srv) => srv.counters(flags.includeHidden ?? false));
   const remote = flags.inventory !== undefined || flags.kubeconfig !== undefined || flags.context !== undefined || (flags.nodes?.length ?? 0) > 0;
   let responses: CountersResponse[];
-  let failed: string[] = [];
+  let failure: FleetFailure | undefined;
   if (remote) {
     const { askNodes } = await import('./inventory-agents.js');
-    ({ results: responses, failed } = await askNodes(flags, flags.nodes, ctx, 'counter', (agent) => agent.counters('', flags.includeHidden ?? false)));
+    ({ results: responses, failure } = await askNodes(flags, flags.nodes, ctx, 'counter', (agent) => agent.counters('', flags.includeHidden ?? false)));
   }
   else {
     try { responses = await localCounters(flags.includeHidden ?? false); } catch (err) { ctx.err.write(`${describeError(err)}\n`); return 1; }
@@ -81,11 +83,7 @@ export async function runCounter(flags: CounterFlags, ctx: CliContext): Promise<
     if (format === 'json') ctx.out.write('[]\n');
     ctx.err.write(`no capture is running on ${remote ? 'those nodes' : 'this host'} (start one with \`cnspect capture\`)\n`);
   } else ctx.out.write(`${renderCounters(responses, format)}\n`);
-  if (failed.length) {
-    ctx.err.write(`CNSPECT_NODE_FAILED: ${failed.length} node(s) failed: ${failed.join(', ')}\n`);
-    return ERROR_CODES.CNSPECT_NODE_FAILED.exit;
-  }
-  return 0;
+  return fleetExit(failure, ctx.err);
 }
 
 export function counterCommand(ctx: CliContext, setExit: (code: number) => void): Command {

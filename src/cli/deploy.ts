@@ -1,5 +1,6 @@
 // `cnspect deploy` and `cnspect cleanup`.
 import { Command } from 'commander';
+import { DEFAULT_AGENT_PORT } from '../contract/agent-api.js';
 import { stringify } from 'yaml';
 import { badFlag, CnspectError, splitList } from '../errors.js';
 import type { CliContext } from './context.js';
@@ -16,7 +17,7 @@ export async function runDeploy(flags: DeployFlags, ctx: CliContext): Promise<nu
   if (flags.output !== undefined && flags.output !== 'yaml') throw badFlag('--output', flags.output, 'yaml (with --dry-run)');
   // One agent certificate per node, naming that node: from --nodes, else the cluster's nodes now.
   const nodes = await nodesToCertify(flags);
-  const { generateCertificates } = await import('../agent/certs.js');
+  const { generateCertificates } = await import('../tls/certs.js');
   const certs = await generateCertificates(nodes, `cnspect ${namespace} CA`);
   ctx.err.write(`deploy: issued agent certificates for ${nodes.length} node(s): ${nodes.map((n) => n.name).join(', ')}\n`);
   const objs = manifests({ namespace, image: flags.image ?? DEFAULT_IMAGE, windowsImage: flags.windowsImage ?? DEFAULT_WINDOWS_IMAGE, port, windows: flags.windows ?? false, certs });
@@ -64,7 +65,7 @@ export function deployCommands(ctx: CliContext, setExit: (code: number) => void)
     .option('--image <image>', 'Linux agent image')
     .option('--windows-image <image>', 'Windows HostProcess agent image')
     .option('--windows', 'also deploy the Windows HostProcess DaemonSet')
-    .option('--port <port>', 'agent port on every node', '50051')
+    .option('--port <port>', 'agent port on every node', String(DEFAULT_AGENT_PORT))
     .option('--dry-run', 'print the manifests instead of applying them')
     .option('-o, --output <format>', 'with --dry-run: yaml', 'yaml')
     .option('--timeout <seconds>', 'how long to wait for the rollout', '300')

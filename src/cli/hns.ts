@@ -1,7 +1,8 @@
 // `cnspect hns all|endpoints|loadbalancers|namespaces|networks` — each node's datapath state in
 // one schema for Linux and Windows (docs/datapath.md): tables by default, JSON with -d/--json.
 import { Command } from 'commander';
-import { badFlag, ERROR_CODES } from '../errors.js';
+import { badFlag } from '../errors.js';
+import { fleetExit } from './fleet-report.js';
 import { type DatapathResponse, DatapathSection } from '../gen/cnspect/v1/agent.js';
 import { safe, table } from '../output/terminal.js';
 import type { CliContext } from './context.js';
@@ -46,14 +47,10 @@ export async function runHns(sectionName: string, flags: HnsFlags, ctx: CliConte
   if (parseServerKind(flags.serverKind) === 'wcnspect') return askWcnspectNodes(flags, `hns ${sectionName}`, ctx, (srv) => srv.hcnLogs(sectionName, flags.json ?? false));
   const { askNodes } = await import('./inventory-agents.js');
   const { podNamesByIp } = await import('../cluster/targets.js');
-  const { inventory, results: ok, failed, asked } = await askNodes(flags, flags.nodes, ctx, `hns ${sectionName}`, (agent) => agent.datapath(section));
+  const { inventory, results: ok, failure } = await askNodes(flags, flags.nodes, ctx, `hns ${sectionName}`, (agent) => agent.datapath(section));
   const pods = podNamesByIp(inventory);
   ctx.out.write(flags.json ? `${JSON.stringify(ok.map((r) => datapathJson(r, pods)))}\n` : `${ok.map((r) => renderDatapath(r, pods)).join('\n\n')}\n`);
-  if (failed.length) {
-    ctx.err.write(`CNSPECT_NODE_FAILED: ${failed.length} of ${asked} failed: ${failed.join(', ')}\n`);
-    return ERROR_CODES.CNSPECT_NODE_FAILED.exit;
-  }
-  return 0;
+  return fleetExit(failure, ctx.err);
 }
 
 export function hnsCommand(ctx: CliContext, setExit: (code: number) => void): Command {

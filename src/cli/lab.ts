@@ -1,12 +1,13 @@
 // `cnspect lab up|status|down` — a small cluster of network namespaces on this host.
 import { Command } from 'commander';
+import { DEFAULT_AGENT_PORT } from '../contract/agent-api.js';
 import { CnspectError } from '../errors.js';
 import type { CliContext } from './context.js';
 import { parseIntInRange } from './flags.js';
 import { table } from '../output/terminal.js';
 
 export const DEFAULT_LAB_NAME = 'lab';
-export const LAB_AGENT_PORT = 50051;
+export const LAB_AGENT_PORT = DEFAULT_AGENT_PORT;
 
 interface UpFlags { nodes: string; podsPerNode: string; network: string; name: string }
 

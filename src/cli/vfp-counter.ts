@@ -43,16 +43,15 @@ export async function runVfpCounter(flags: VfpCounterFlags, ctx: CliContext): Pr
   if (!flags.pod) throw new CnspectError('CNSPECT_BAD_FLAG', 'vfp-counter needs -p/--pod NAME (or NAMESPACE/NAME)');
   const { findPods } = await import('../cluster/targets.js');
   const { connectAgent } = await import('../cluster/connect.js');
-  const { loadTargets, clientTls } = await import('./capture.js');
-  const { transportOf } = await import('./inventory-agents.js');
+  const { loadTargets, clientTls, transportOf, DEFAULT_AGENT_PORT } = await import('../fleet/targets.js');
   const { parseServerKind, askWcnspect } = await import('./wcnspect.js');
   const wcnspect = parseServerKind(flags.serverKind) === 'wcnspect';
-  const inv = await loadTargets(flags.inventory, { kubeconfig: flags.kubeconfig, context: flags.context, skipClientSecret: wcnspect }, 'vfp-counter');
+  const inv = await loadTargets({ inventory: flags.inventory, kubeconfig: flags.kubeconfig, context: flags.context, skipClientSecret: wcnspect }, 'vfp-counter');
   const [pod] = findPods(inv, [flags.pod], flags.namespace);
   const node = inv.nodes.find((n) => n.name === pod!.node);
   if (!node) throw new CnspectError('CNSPECT_POD_NOT_FOUND', `pod ${pod!.namespace}/${pod!.name} runs on ${pod!.node}, which is not among the nodes`);
   if (wcnspect) return askWcnspect([node], ctx, (srv) => srv.vfpCounters(pod!.ips[0]!, flags.detailed ?? false));
-  const agent = await connectAgent(inv, node, clientTls(inv), transportOf(flags), 50051);
+  const agent = await connectAgent(inv, node, clientTls(inv), transportOf(flags), DEFAULT_AGENT_PORT);
   try {
     const r = await agent.api.portCounters({ namespace: pod!.namespace, name: pod!.name, ips: pod!.ips }, flags.detailed ?? false);
     ctx.out.write(format === 'json' ? `${JSON.stringify(portCountersJson(r))}\n` : `${renderPortCounters(r)}\n`);

@@ -4,9 +4,9 @@ import { isIP } from 'node:net';
 import { checkServerIdentity } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { CnspectError, isErrorCode } from '../errors.js';
-import type { AgentApi } from '../agent/agent.js';
+import type { AgentApi } from '../contract/agent-api.js';
 import { AgentClient, type CaptureEvent, type CaptureRequest, type CountersResponse, type InfoResponse, type PodRef, type PortCountersResponse, type DatapathResponse, DatapathSection } from '../gen/cnspect/v1/agent.js';
-import type { TlsMaterial } from '../agent/tls.js';
+import type { TlsMaterial } from '../tls/material.js';
 import { clientCertificateProblem, probeTls } from './tls-diagnose.js';
 
 export const UNARY_DEADLINE_MS = 10_000;

@@ -1,7 +1,7 @@
 // One way to reach a node's agent, for every command: direct (the node's address, mTLS) or
 // through the API server's port-forward (tunnel, mTLS inside), from an inventory or a cluster.
-import type { AgentApi } from '../agent/agent.js';
-import type { TlsMaterial } from '../agent/tls.js';
+import type { AgentApi } from '../contract/agent-api.js';
+import type { TlsMaterial } from '../tls/material.js';
 import type { Inventory, InventoryNode } from './inventory.js';
 import { RemoteAgent } from './agent-client.js';
 

@@ -29,7 +29,7 @@ export interface Inventory {
   /** Client certificate, key and the agents' CA (absolute paths). */
   tls?: { ca: string; cert: string; key: string };
   /** The same material already in memory (read from a cluster Secret). */
-  tlsMaterial?: import('../agent/tls.js').TlsMaterial;
+  tlsMaterial?: import('../tls/material.js').TlsMaterial;
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;

@@ -8,12 +8,13 @@ import { delimiter, join } from 'node:path';
 import { isIPv6 } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { CnspectError } from '../errors.js';
-import type { TlsMaterial } from '../agent/tls.js';
+import type { TlsMaterial } from '../tls/material.js';
 import type { Inventory, InventoryNode, InventoryPod } from './inventory.js';
 
 export const DEFAULT_AGENT_NAMESPACE = 'cnspect-system';
 export const CLIENT_SECRET = 'cnspect-client';
-export const DEFAULT_AGENT_PORT = 50051;
+export { DEFAULT_AGENT_PORT } from '../contract/agent-api.js';
+import { DEFAULT_AGENT_PORT } from '../contract/agent-api.js';
 
 export interface KubeOptions {
   kubeconfig?: string;

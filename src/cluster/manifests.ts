@@ -2,7 +2,7 @@
 // namespace, a token-less agent ServiceAccount, user roles to bind, the mTLS Secrets and the agent
 // DaemonSets (Linux; Windows HostProcess with --windows). Every object carries the
 // managed-by label that `cnspect cleanup` deletes by.
-import type { CertificateSet } from '../agent/certs.js';
+import type { CertificateSet } from '../tls/certs.js';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'cnspect';

@@ -3,7 +3,7 @@
 // connection of its own to read the alert the agent sent (unknown CA, certificate required …).
 import { X509Certificate } from 'node:crypto';
 import { connect } from 'node:tls';
-import type { TlsMaterial } from '../agent/tls.js';
+import type { TlsMaterial } from '../tls/material.js';
 
 /** How long the probe waits for the agent's first bytes (HTTP/2 settings) or its alert. */
 export const PROBE_TIMEOUT_MS = 3000;

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { CnspectError, requireRoot } from '../errors.js';
-import { run } from '../agent/child.js';
-import { LOCAL_SOCKET_DIR } from '../agent/local-socket.js';
+import { run } from '../process/child.js';
+import { LOCAL_SOCKET_DIR } from '../contract/local-socket.js';
 import { type LabOptions, type LabPlan, isLabNetns, labSetupCommands, planLab } from './plan.js';
 
 export const LAB_DIR = join(LOCAL_SOCKET_DIR, 'lab');
@@ -70,7 +70,7 @@ export async function labUp(options: LabOptions, progress: (line: string) => voi
     progress(`creating ${plan.nodes.length} nodes and ${plan.pods.length} pods (${plan.options.network}, ${commands.length} commands)`);
     for (const argv of commands) await run(argv, 'build the lab');
     progress('issuing mTLS certificates');
-    const { initNodeCertificates } = await import('../agent/certs.js');
+    const { initNodeCertificates } = await import('../tls/certs.js');
     await initNodeCertificates(join(dir, 'tls'), plan.nodes.map((n) => ({ name: n.name, hosts: [n.underlayIp] })), `cnspect lab ${plan.prefix} CA`);
     progress('starting one agent per node');
     for (const n of plan.nodes) startAgent(dir, n.netns, n.name, n.agentAddress);

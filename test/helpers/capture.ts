@@ -1,5 +1,5 @@
 // Drives a capture through any AgentApi (in-process or remote) and keeps what it streams.
-import type { AgentApi } from '../../src/agent/agent.js';
+import type { AgentApi } from '../../src/contract/agent-api.js';
 import type { CaptureEvent, CaptureRequest, CaptureStarted, CaptureSummary, Packet } from '../../src/gen/cnspect/v1/agent.js';
 import { emptyFilter, filterFromTokens, type FilterTokens } from '../../src/packet/filter.js';
 import { decode, type Decoded } from '../../src/packet/decode.js';

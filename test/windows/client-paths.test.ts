@@ -1,7 +1,7 @@
 // The CLI on Windows: its local counter socket is a named pipe, not a path under /run.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { localSocketAddress, localSocketPid } from '../../src/agent/local-socket.js';
+import { localSocketAddress, localSocketPid } from '../../src/contract/local-socket.js';
 import { createBackend } from '../../src/backends/index.js';
 
 describe('client paths per platform', () => {

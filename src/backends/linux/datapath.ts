@@ -4,7 +4,7 @@
 // iproute2 and nft and keeps their raw JSON beside the result.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from '../../agent/child.js';
+import { run } from '../../process/child.js';
 import { CnspectError } from '../../errors.js';
 import type { DatapathResponse, Endpoint, LoadBalancer, Network, NetworkNamespace } from '../../gen/cnspect/v1/agent.js';
 import { type Link, linkStats, listLinks, NETNS_DIR, vethPeers } from './netns.js';

@@ -6,7 +6,7 @@
 // tracepoint's own format file, never a table of ours.
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { CnspectError } from '../../errors.js';
-import { Child, run } from '../../agent/child.js';
+import { Child, run } from '../../process/child.js';
 import type { CapturedDrop } from '../backend.js';
 
 export const TRACEFS = '/sys/kernel/tracing';

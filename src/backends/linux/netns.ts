@@ -1,7 +1,7 @@
 // Network namespaces and their interfaces, read with iproute2's JSON output.
 import { existsSync } from 'node:fs';
 import { CnspectError } from '../../errors.js';
-import { run } from '../../agent/child.js';
+import { run } from '../../process/child.js';
 import type { LinkStats } from '../backend.js';
 
 export type { LinkStats };

@@ -2,7 +2,7 @@
 // among the namespaces behind this node's veths (identified by the kernel's nsid of each veth's
 // peer, so only this node's pods qualify), the one whose veth end holds the IP.
 import { CnspectError } from '../../errors.js';
-import { run } from '../../agent/child.js';
+import { run } from '../../process/child.js';
 import { type Link, listLinks, NETNS_DIR, vethPeers } from './netns.js';
 
 export interface PodPoint {

@@ -1,6 +1,6 @@
 // Packet capture with tcpdump (libpcap) streaming pcap to our stdout, in any network namespace.
 import { CnspectError } from '../../errors.js';
-import { Child, run } from '../../agent/child.js';
+import { Child, run } from '../../process/child.js';
 import { PcapStreamReader, recordData } from '../../packet/pcap-reader.js';
 import { Dir } from '../../packet/decode.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, PACKET_OUTGOING } from '../../packet/linktype.js';

@@ -5,7 +5,7 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Child } from '../../agent/child.js';
+import { Child } from '../../process/child.js';
 import { CnspectError } from '../../errors.js';
 import { CaptureType, type PodRef } from '../../gen/cnspect/v1/agent.js';
 import { Dir } from '../../packet/decode.js';

@@ -2,7 +2,7 @@
 // Each tool is an argv prefix so tests can put recorded-output stand-ins in their place.
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { runToEnd } from '../../agent/child.js';
+import { runToEnd } from '../../process/child.js';
 import { CnspectError } from '../../errors.js';
 
 export interface WindowsTools {

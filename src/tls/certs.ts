@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { join, resolve, sep } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { CnspectError } from '../errors.js';
-import { nodeFilesIn, TLS_FILES } from './tls.js';
+import { nodeFilesIn, TLS_FILES } from './material.js';
 
 const crypto = webcrypto as unknown as Crypto; // node's WebCrypto implements the DOM Crypto interface
 x509.cryptoProvider.set(crypto);
