@@ -2,6 +2,9 @@
 // what is allowed. No side effects, so every rule is unit-tested from an argv.
 import { badFlag } from '../errors.js';
 import { CaptureType } from '../gen/cnspect/v1/agent.js';
+import { OUTPUT_FORMATS, type OutputFormat } from '../output/formats.js';
+
+export type { OutputFormat };
 
 export const CAPTURE_TYPES: Record<string, CaptureType> = {
   ALL: CaptureType.CAPTURE_TYPE_ALL,
@@ -39,8 +42,6 @@ export function parseSize(value: string, flag: string): number {
   return Number(m[1]) * unit;
 }
 
-export const OUTPUT_FORMATS = ['text', 'json'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 export function parseOutputFormat(value: string): OutputFormat {
   const v = value.trim().toLowerCase();

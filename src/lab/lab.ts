@@ -1,13 +1,13 @@
 // Builds, inspects and removes a lab: node and pod namespaces wired as planned, an mTLS agent
 // per node listening on the node's underlay address, and an inventory file for the CLI.
 // Teardown works from the lab's name alone, so it also cleans up after a crash or a killed `up`.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { CnspectError, requireRoot } from '../errors.js';
 import { run } from '../process/child.js';
+import { alive, startDetached, terminate } from '../process/detached.js';
 import { LOCAL_SOCKET_DIR } from '../contract/local-socket.js';
 import { type LabOptions, type LabPlan, isLabNetns, labSetupCommands, planLab } from './plan.js';
 
@@ -33,12 +33,6 @@ export interface LabStatus {
 }
 
 const labDir = (name: string): string => join(LAB_DIR, name);
-
-function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try { process.kill(pid, 0); } catch { return false; }
-  try { return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; }
-}
 
 function listNetns(): string[] {
   try { return readdirSync('/run/netns'); } catch { return []; }
@@ -84,14 +78,8 @@ export async function labUp(options: LabOptions, progress: (line: string) => voi
 }
 
 function startAgent(dir: string, netns: string, node: string, address: string): void {
-  const log = openSync(join(dir, 'agents', `${node}.log`), 'w');
-  const tls = join(dir, 'tls');
-  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, BIN, 'agent', '--listen', address,
-    '--tls-dir', tls, '--node-name', node],
-  { detached: true, stdio: ['ignore', log, log] });
-  closeSync(log);
-  child.unref();
-  writeFileSync(join(dir, 'agents', `${node}.pid`), String(child.pid));
+  const argv = ['ip', 'netns', 'exec', netns, process.execPath, BIN, 'agent', '--listen', address, '--tls-dir', join(dir, 'tls'), '--node-name', node];
+  writeFileSync(join(dir, 'agents', `${node}.pid`), String(startDetached(argv, join(dir, 'agents', `${node}.log`))));
 }
 
 async function waitForAgents(dir: string, plan: LabPlan): Promise<void> {
@@ -130,10 +118,7 @@ export async function labDown(name: string): Promise<string[]> {
     if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
     try { if (inodes.has(statSync(`/proc/${d}/ns/net`).ino)) pids.push(Number(d)); } catch { /* gone */ }
   }
-  for (const pid of pids) { try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ } }
-  const deadline = Date.now() + 3000;
-  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  for (const pid of pids.filter(alive)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  await terminate(pids);
   for (const pid of pids) removed.push(`process ${pid}`);
   for (const ns of namespaces) {
     await run(['ip', 'netns', 'del', ns], 'remove a lab namespace').catch(() => undefined);

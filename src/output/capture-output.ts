@@ -6,7 +6,7 @@ import { DIRECTION_FLAG_INBOUND, DIRECTION_FLAG_OUTBOUND } from '../packet/pcapn
 import { type Decoded, decode, newDecoded } from '../packet/decode.js';
 import { dstIp, ipProtocolName, srcIp } from '../packet/describe.js';
 import { Direction } from '../gen/cnspect/v1/agent.js';
-import type { OutputFormat } from '../cli/flags.js';
+import type { OutputFormat } from './formats.js';
 import { directionName, nsToIso, packetLine, packetRecord } from './packet-record.js';
 import type { PcapngFile } from './pcapng-file.js';
 import { safe, table } from './terminal.js';
