@@ -30,8 +30,25 @@ export async function dropsBench(): Promise<Record<string, number>> {
       off.push(flood());
       let drops = 0;
       const filter = filterFromTokens({ ports: [String(PORT)], protocols: ['UDP'] });
-      const handle = await startDropCapture({ filter, type: 3, snaplen: 0, interface: 'any', netns: '', pods: [], inPod: false, needPacketBytes: false, node: 'bench' },
-        { packet: () => undefined, drops: (d) => { for (const x of d) if (x.reason === 'NO_SOCKET' && x.netns === pod.ns) drops += x.count; } });
+      const handle = await startDropCapture(
+        {
+          filter,
+          type: 3,
+          snaplen: 0,
+          interface: 'any',
+          netns: '',
+          pods: [],
+          inPod: false,
+          needPacketBytes: false,
+          node: 'bench',
+        },
+        {
+          packet: () => undefined,
+          drops: (d) => {
+            for (const x of d) if (x.reason === 'NO_SOCKET' && x.netns === pod.ns) drops += x.count;
+          },
+        },
+      );
       on.push(flood());
       // Counts beyond the per-second print limit arrive from the kernel map once a second.
       await waitFor(() => drops >= DROP_FLOOD_PACKETS, 'every drop counted', 5000).catch(() => undefined);

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { labDown, labUp } from '../src/lab/lab.js';
+import { forEachLine } from '../src/process/lines.js';
 
 const BIN = fileURLToPath(new URL('../../bin/cnspect.js', import.meta.url));
 
@@ -13,26 +14,31 @@ async function once(nodes: number): Promise<{ firstMs: number; allMs: number }> 
   try {
     for (const n of lab.plan.nodes) {
       const pod = lab.plan.pods.find((p) => p.node === n.name && !p.routed)!;
-      pingers.push(spawn('ip', ['netns', 'exec', pod.netns, 'ping', '-q', '-i', '0.01', n.gatewayIp], { stdio: 'ignore' }));
+      pingers.push(
+        spawn('ip', ['netns', 'exec', pod.netns, 'ping', '-q', '-i', '0.01', n.gatewayIp], { stdio: 'ignore' }),
+      );
     }
     const start = process.hrtime.bigint();
-    const cli = spawn(process.execPath, [BIN, 'capture', 'all', '--inventory', lab.inventoryPath, '-t', 'ICMP', '-o', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const cli = spawn(
+      process.execPath,
+      [BIN, 'capture', 'all', '--inventory', lab.inventoryPath, '-t', 'ICMP', '-o', 'json'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const seen = new Set<string>();
     let firstMs = NaN;
-    let buffered = '';
     const allMs = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`not every node delivered a packet within 30 s (${seen.size}/${nodes})`)), 30_000);
-      cli.stdout!.on('data', (d: Buffer) => {
-        buffered += d.toString();
-        let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, nl);
-          buffered = buffered.slice(nl + 1);
-          if (!line.includes('"type":"packet"')) continue;
-          const ms = Number(process.hrtime.bigint() - start) / 1e6;
-          if (Number.isNaN(firstMs)) firstMs = ms;
-          seen.add((JSON.parse(line) as { node: string }).node);
-          if (seen.size === nodes) { clearTimeout(timer); resolve(ms); }
+      const timer = setTimeout(
+        () => reject(new Error(`not every node delivered a packet within 30 s (${seen.size}/${nodes})`)),
+        30_000,
+      );
+      forEachLine(cli.stdout!, (line) => {
+        if (!line.includes('"type":"packet"')) return;
+        const ms = Number(process.hrtime.bigint() - start) / 1e6;
+        if (Number.isNaN(firstMs)) firstMs = ms;
+        seen.add((JSON.parse(line) as { node: string }).node);
+        if (seen.size === nodes) {
+          clearTimeout(timer);
+          resolve(ms);
         }
       });
     });

@@ -8,7 +8,15 @@ const total = Number(count);
 function burst() {
   const end = Math.min(total, sent + 2000);
   let pending = end - sent;
-  for (; sent < end;) { sent++; sock.send(payload, Number(port), host, () => { if (--pending === 0) next(); }); }
+  for (; sent < end; ) {
+    sent++;
+    sock.send(payload, Number(port), host, () => {
+      if (--pending === 0) next();
+    });
+  }
 }
-function next() { if (sent >= total) sock.close(); else burst(); }
+function next() {
+  if (sent >= total) sock.close();
+  else burst();
+}
 burst();

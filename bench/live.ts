@@ -12,7 +12,9 @@ export const FLOOD_PACKETS = Number(process.env.BENCH_FLOOD ?? 300_000);
 
 function collect(child: ChildProcess): { text: () => string; exit: Promise<number | null> } {
   let text = '';
-  child.stderr!.on('data', (d: Buffer) => { text += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => {
+    text += d.toString();
+  });
   child.stdout!.on('data', () => undefined);
   return { text: () => text, exit: new Promise((r) => child.once('close', r)) };
 }
@@ -21,13 +23,43 @@ export async function liveBench(): Promise<Record<string, number | string>> {
   const net = makeNetnsPair();
   const children: ChildProcess[] = [];
   try {
-    const bare = spawn('ip', ['netns', 'exec', net.b, 'tcpdump', '--immediate-mode', '-U', '-B', String(TCPDUMP_BUFFER_KIB), '--time-stamp-precision', 'nano',
-      '-n', '-s', '262144', '-i', 'eth0', '-w', '/dev/null', 'udp and port 9000'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const ours = spawn(process.execPath, [BIN, 'capture', 'local', '--netns', net.b, '--interface', 'eth0', '-t', 'UDP', '-r', '9000', '-w', '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const bare = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        net.b,
+        'tcpdump',
+        '--immediate-mode',
+        '-U',
+        '-B',
+        String(TCPDUMP_BUFFER_KIB),
+        '--time-stamp-precision',
+        'nano',
+        '-n',
+        '-s',
+        '262144',
+        '-i',
+        'eth0',
+        '-w',
+        '/dev/null',
+        'udp and port 9000',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const ours = spawn(
+      process.execPath,
+      [BIN, 'capture', 'local', '--netns', net.b, '--interface', 'eth0', '-t', 'UDP', '-r', '9000', '-w', '/dev/null'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     children.push(bare, ours);
     const b = collect(bare);
     const o = collect(ours);
-    await waitFor(() => b.text().includes('listening on') && o.text().includes('capturing'), 'both captures to start', 15_000);
+    await waitFor(
+      () => b.text().includes('listening on') && o.text().includes('capturing'),
+      'both captures to start',
+      15_000,
+    );
     // Static neighbour entry so no ARP packet lands in either count.
     inNs(net.a, ['ip', 'neigh', 'replace', net.ipB, 'lladdr', net.macB, 'dev', 'eth0']);
     const start = Date.now();
@@ -42,9 +74,13 @@ export async function liveBench(): Promise<Record<string, number | string>> {
     const oursCount = Number(/: (\d+) packets, \d+ bytes captured/.exec(o.text())?.[1] ?? NaN);
     const kernelDrops = Number(/, (\d+) dropped by kernel/.exec(o.text())?.[1] ?? 0);
     return {
-      flood_packets: FLOOD_PACKETS, flood_seconds: +floodSeconds.toFixed(2), flood_packets_per_s: Math.round(FLOOD_PACKETS / floodSeconds),
-      tcpdump_captured: bareStats?.captured ?? NaN, tcpdump_kernel_drops: bareStats?.droppedByKernel ?? NaN,
-      cnspect_captured: oursCount, cnspect_kernel_drops: kernelDrops,
+      flood_packets: FLOOD_PACKETS,
+      flood_seconds: +floodSeconds.toFixed(2),
+      flood_packets_per_s: Math.round(FLOOD_PACKETS / floodSeconds),
+      tcpdump_captured: bareStats?.captured ?? NaN,
+      tcpdump_kernel_drops: bareStats?.droppedByKernel ?? NaN,
+      cnspect_captured: oursCount,
+      cnspect_kernel_drops: kernelDrops,
       ratio_to_tcpdump: +(oursCount / (bareStats?.captured ?? NaN)).toFixed(4),
     };
   } finally {

@@ -42,7 +42,11 @@ export class CnspectError extends Error {
   readonly hint: string | undefined;
   readonly context: ErrorContext;
 
-  constructor(code: ErrorCode, message: string, options: { hint?: string; cause?: unknown; context?: ErrorContext } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { hint?: string; cause?: unknown; context?: ErrorContext } = {},
+  ) {
     super(message, { cause: options.cause });
     this.code = code;
     this.hint = options.hint;
@@ -60,9 +64,13 @@ export function isErrorCode(value: string): value is ErrorCode {
 
 /** A flag value that is not allowed: names the flag, the value and what is allowed. */
 export function badFlag(flag: string, value: string, allowed: string): CnspectError {
-  return new CnspectError('CNSPECT_BAD_FLAG', `invalid value for ${flag}: ${JSON.stringify(value)}; allowed: ${allowed}`, {
-    context: { flag, value },
-  });
+  return new CnspectError(
+    'CNSPECT_BAD_FLAG',
+    `invalid value for ${flag}: ${JSON.stringify(value)}; allowed: ${allowed}`,
+    {
+      context: { flag, value },
+    },
+  );
 }
 
 /** Renders any thrown value as "code: message" plus the hint, for the terminal. */
@@ -81,9 +89,13 @@ export function describeError(err: unknown): string {
  */
 export function requireRoot(what: string, uid: number | undefined = process.getuid?.()): void {
   if (uid === undefined || uid === 0) return;
-  throw new CnspectError('CNSPECT_PERMISSION', `${what} needs root (running as uid ${uid}): it opens raw sockets and enters network namespaces`, {
-    hint: 'run as root, e.g. `sudo cnspect …`',
-  });
+  throw new CnspectError(
+    'CNSPECT_PERMISSION',
+    `${what} needs root (running as uid ${uid}): it opens raw sockets and enters network namespaces`,
+    {
+      hint: 'run as root, e.g. `sudo cnspect …`',
+    },
+  );
 }
 
 /** Repeatable, comma-separated flag values ("a,b" "c") → [a, b, c]; an empty item is refused, naming the flag. */

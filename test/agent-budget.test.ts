@@ -19,17 +19,28 @@ class FloodBackend implements CaptureBackend {
   async start(_spec: unknown, sink: CaptureSink): Promise<CaptureHandle> {
     this.sinks.push(sink);
     let end!: (v: { error?: Error }) => void;
-    const ended = new Promise<{ error?: Error }>((r) => { end = r; });
+    const ended = new Promise<{ error?: Error }>((r) => {
+      end = r;
+    });
     return {
-      capturePoint: 'nowhere', linkType: 1, snaplen: 262144, filterExpression: '',
-      interfaceName: () => 'flood0', kernelDropped: () => 0, requestStats: () => undefined,
-      stop: async () => { end({}); }, ended,
+      capturePoint: 'nowhere',
+      linkType: 1,
+      snaplen: 262144,
+      filterExpression: '',
+      interfaceName: () => 'flood0',
+      kernelDropped: () => 0,
+      requestStats: () => undefined,
+      stop: async () => {
+        end({});
+      },
+      ended,
     };
   }
 
   flood(sink: CaptureSink, count: number, size: number): void {
     const data = Buffer.alloc(size, 0xab);
-    for (let i = 0; i < count; i++) sink.packet({ sec: 1, nsec: i, originalLength: size, data, ifindex: 2, direction: Dir.In });
+    for (let i = 0; i < count; i++)
+      sink.packet({ sec: 1, nsec: i, originalLength: size, data, ifindex: 2, direction: Dir.In });
   }
 }
 
@@ -43,7 +54,10 @@ describe('agent-wide stream budget', () => {
       // Nobody reads: each session is offered 10 MB (with overhead ~12.5 MB), far past the budget.
       for (const sink of backend.sinks) backend.flood(sink, 10_000, 1000);
       assert.ok(agent.streamBudget.used <= budget, `queued ${agent.streamBudget.used} bytes, budget ${budget}`);
-      assert.ok(agent.streamBudget.used > budget - (1 << 20) - 512 * PACKET_OVERHEAD_BYTES, 'the budget was used, not refused outright');
+      assert.ok(
+        agent.streamBudget.used > budget - (1 << 20) - 512 * PACKET_OVERHEAD_BYTES,
+        'the budget was used, not refused outright',
+      );
       for (const s of sessions) {
         const c = s.snapshot();
         assert.equal(c.packets, 10_000n, 'every packet is counted');
@@ -55,8 +69,12 @@ describe('agent-wide stream budget', () => {
     // Each session tells its client how many packets it dropped; reading frees the budget.
     for (const s of sessions) {
       const notices: string[] = [];
-      for await (const ev of s.events) if (ev.event?.$case === 'notice') notices.push(`${ev.event.value.code}: ${ev.event.value.message}`);
-      assert.ok(notices.some((n) => /^CNSPECT_STREAM_DROPS: \d+ packets were counted but not sent/.test(n)), notices.join('\n'));
+      for await (const ev of s.events)
+        if (ev.event?.$case === 'notice') notices.push(`${ev.event.value.code}: ${ev.event.value.message}`);
+      assert.ok(
+        notices.some((n) => /^CNSPECT_STREAM_DROPS: \d+ packets were counted but not sent/.test(n)),
+        notices.join('\n'),
+      );
     }
     assert.equal(agent.streamBudget.used, 0);
   });

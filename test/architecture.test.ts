@@ -45,7 +45,10 @@ describe('architecture', () => {
 
   it('puts every source folder in a layer', () => {
     const folders = new Set(files.map(layerOf).filter((l) => !SHARED.has(l)));
-    assert.deepEqual([...folders].filter((f) => !(f in ALLOWED)), []);
+    assert.deepEqual(
+      [...folders].filter((f) => !(f in ALLOWED)),
+      [],
+    );
   });
 
   it('imports only go down', () => {
@@ -67,7 +70,10 @@ describe('architecture', () => {
     const circles: string[] = [];
     const visit = (f: string, path: string[]): void => {
       if (state.get(f) === 'done') return;
-      if (state.get(f) === 'open') { circles.push([...path.slice(path.indexOf(f)), f].map((p) => relative(SRC, p)).join(' -> ')); return; }
+      if (state.get(f) === 'open') {
+        circles.push([...path.slice(path.indexOf(f)), f].map((p) => relative(SRC, p)).join(' -> '));
+        return;
+      }
       state.set(f, 'open');
       for (const t of graph.get(f) ?? []) if (graph.has(t)) visit(t, [...path, f]);
       state.set(f, 'done');
@@ -79,6 +85,9 @@ describe('architecture', () => {
   it('checks what it says: a made-up upward import is caught', () => {
     assert.equal(ALLOWED.output!.includes('cli'), false);
     assert.equal(ALLOWED.backends!.includes('agent'), false);
-    assert.ok(importsOf(join(SRC, 'cli/capture.ts')).some((t) => layerOf(t) === 'fleet'), 'the import reader sees imports');
+    assert.ok(
+      importsOf(join(SRC, 'cli/capture.ts')).some((t) => layerOf(t) === 'fleet'),
+      'the import reader sees imports',
+    );
   });
 });

@@ -44,8 +44,11 @@ describe('capture between two namespaces (in-process agent)', () => {
     assert.equal(eth0.rxPackets, 20n);
     assert.equal(eth0.txPackets, 20n);
     assert.equal(cap.packets.filter((p) => p.direction === Direction.DIRECTION_INBOUND).length, 20);
-    for (let i = 1; i < cap.packets.length; i++) assert.ok(cap.packets[i]!.timestampNs >= cap.packets[i - 1]!.timestampNs);
-    const names = cap.events.flatMap((e) => (e.event?.$case === 'packets' ? e.event.value.interfaces.map((x) => x.name) : []));
+    for (let i = 1; i < cap.packets.length; i++)
+      assert.ok(cap.packets[i]!.timestampNs >= cap.packets[i - 1]!.timestampNs);
+    const names = cap.events.flatMap((e) =>
+      e.event?.$case === 'packets' ? e.event.value.interfaces.map((x) => x.name) : [],
+    );
     assert.deepEqual(names, ['eth0']);
   });
 
@@ -57,28 +60,51 @@ describe('capture between two namespaces (in-process agent)', () => {
       [{ tokens: { ips: [net.ipB], ports: ['5003'], protocols: ['UDP'] } }, 9],
       [{ tokens: { ips: ['10.99.0.0/16'], protocols: ['UDP'] } }, 0],
     ];
-    const caps = await Promise.all(cases.map(([r]) => startCapture(agent, request({ netns: net.a, interface: 'eth0', ...r }))));
+    const caps = await Promise.all(
+      cases.map(([r]) => startCapture(agent, request({ netns: net.a, interface: 'eth0', ...r }))),
+    );
     inNs(net.a, ['node', TRAFFIC, 'udp-send', net.ipB, '5001:5', '5002:7', '5003:9']);
     for (const [i, [, expected]] of cases.entries()) await caps[i]!.waitPackets(expected);
     const summaries = await Promise.all(caps.map((c) => c.stop()));
     cases.forEach(([r, expected], i) => {
-      assert.equal(caps[i]!.packets.length, expected, `filter ${JSON.stringify(r)} (${caps[i]!.started.bpfExpression})`);
+      assert.equal(
+        caps[i]!.packets.length,
+        expected,
+        `filter ${JSON.stringify(r)} (${caps[i]!.started.bpfExpression})`,
+      );
       assert.equal(summaries[i]!.counters?.packets, BigInt(expected));
     });
     // On one Ethernet interface direction comes from the interface's own MAC: all sent.
     assert.ok(caps[0]!.packets.every((p) => p.direction === Direction.DIRECTION_OUTBOUND));
     // A filter that contradicts itself is refused instead of capturing nothing in silence.
-    await assert.rejects(startCapture(agent, request({ netns: net.a, tokens: { ports: ['5002'], protocols: ['ICMP'] } })), { code: 'CNSPECT_FILTER_NEVER_MATCHES' });
+    await assert.rejects(
+      startCapture(agent, request({ netns: net.a, tokens: { ports: ['5002'], protocols: ['ICMP'] } })),
+      { code: 'CNSPECT_FILTER_NEVER_MATCHES' },
+    );
   });
 
   it('sees one TCP connection: 2 SYNs, 2 FINs and exactly the bytes sent (IPv4 and IPv6)', async () => {
-    for (const [server, port] of [[net.ipB, 7101], [net.ip6B, 7102]] as const) {
-      const syn = await startCapture(agent, request({ netns: net.b, tokens: { protocols: ['TCP_SYN'], ports: [String(port)] } }));
-      const fin = await startCapture(agent, request({ netns: net.b, tokens: { protocols: ['tcp_fin'], ports: [String(port)] } }));
-      const all = await startCapture(agent, request({ netns: net.b, tokens: { protocols: ['TCP'], ports: [String(port)] } }));
+    for (const [server, port] of [
+      [net.ipB, 7101],
+      [net.ip6B, 7102],
+    ] as const) {
+      const syn = await startCapture(
+        agent,
+        request({ netns: net.b, tokens: { protocols: ['TCP_SYN'], ports: [String(port)] } }),
+      );
+      const fin = await startCapture(
+        agent,
+        request({ netns: net.b, tokens: { protocols: ['tcp_fin'], ports: [String(port)] } }),
+      );
+      const all = await startCapture(
+        agent,
+        request({ netns: net.b, tokens: { protocols: ['TCP'], ports: [String(port)] } }),
+      );
       const srv = spawnInNs(net.b, ['node', TRAFFIC, 'tcp-server', String(port)]);
       let out = '';
-      srv.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+      srv.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
       try {
         await waitFor(() => out.includes('listening'), 'tcp server');
         inNs(net.a, ['node', TRAFFIC, 'tcp-client', server, String(port), '100000']);
@@ -86,8 +112,15 @@ describe('capture between two namespaces (in-process agent)', () => {
         assert.match(out, /received 100000/);
         await syn.waitPackets(2);
         await fin.waitPackets(2);
-        const sentBytes = (): number => all.decoded().filter(({ d }) => d.l4Proto === IPPROTO_TCP && d.dstPort === port).reduce((s, { d }) => s + d.payloadLength, 0);
-        await waitFor(() => sentBytes() === 100000 && all.decoded().filter(({ d }) => d.tcpFlags & 1).length === 2, `all 100000 bytes on port ${port} (have ${sentBytes()})`);
+        const sentBytes = (): number =>
+          all
+            .decoded()
+            .filter(({ d }) => d.l4Proto === IPPROTO_TCP && d.dstPort === port)
+            .reduce((s, { d }) => s + d.payloadLength, 0);
+        await waitFor(
+          () => sentBytes() === 100000 && all.decoded().filter(({ d }) => d.tcpFlags & 1).length === 2,
+          `all 100000 bytes on port ${port} (have ${sentBytes()})`,
+        );
         await Promise.all([syn.stop(), fin.stop(), all.stop()]);
         assert.equal(syn.packets.length, 2, `SYN and SYN-ACK for ${server}`);
         assert.equal(fin.packets.length, 2, `one FIN each way for ${server}`);
@@ -99,10 +132,15 @@ describe('capture between two namespaces (in-process agent)', () => {
   });
 
   it('--type flow keeps exactly the packets that open or close flows of a known exchange', async () => {
-    const cap = await startCapture(agent, request({ netns: net.b, interface: 'eth0', type: 2, tokens: { ips: [net.ipA] } }));
+    const cap = await startCapture(
+      agent,
+      request({ netns: net.b, interface: 'eth0', type: 2, tokens: { ips: [net.ipA] } }),
+    );
     const srv = spawnInNs(net.b, ['node', TRAFFIC, 'tcp-server', '7201']);
     let out = '';
-    srv.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    srv.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     try {
       await waitFor(() => out.includes('listening'), 'tcp server');
       inNs(net.a, ['node', TRAFFIC, 'tcp-client', net.ipB, '7201', '50000']);
@@ -112,8 +150,15 @@ describe('capture between two namespaces (in-process agent)', () => {
       // TCP: SYN, SYN-ACK, FIN, FIN; UDP: one per destination port; ICMP: one echo flow.
       await cap.waitPackets(7);
       const summary = await cap.stop();
-      const kinds = cap.decoded().map(({ d }) => (d.l4Proto === 6 ? `tcp:${d.tcpFlags & 0x07}` : d.l4Proto === 17 ? `udp:${d.dstPort}` : `icmp:${d.icmpType}`));
-      assert.deepEqual(kinds.filter((k) => !k.startsWith('icmp:3')), ['tcp:2', 'tcp:2', 'tcp:1', 'tcp:1', 'udp:5001', 'udp:5002', 'icmp:8']);
+      const kinds = cap
+        .decoded()
+        .map(({ d }) =>
+          d.l4Proto === 6 ? `tcp:${d.tcpFlags & 0x07}` : d.l4Proto === 17 ? `udp:${d.dstPort}` : `icmp:${d.icmpType}`,
+        );
+      assert.deepEqual(
+        kinds.filter((k) => !k.startsWith('icmp:3')),
+        ['tcp:2', 'tcp:2', 'tcp:1', 'tcp:1', 'udp:5001', 'udp:5002', 'icmp:8'],
+      );
       assert.equal(summary.counters?.packets, BigInt(cap.packets.length));
     } finally {
       srv.kill('SIGKILL');
@@ -131,17 +176,32 @@ describe('capture between two namespaces (in-process agent)', () => {
   });
 
   it('filters by MAC on a single interface and refuses MACs on "any"', async () => {
-    const cap = await startCapture(agent, request({ netns: net.b, interface: 'eth0', tokens: { macs: [net.macA.toUpperCase().replace(/:/g, '-')], protocols: ['ICMP'] } }));
+    const cap = await startCapture(
+      agent,
+      request({
+        netns: net.b,
+        interface: 'eth0',
+        tokens: { macs: [net.macA.toUpperCase().replace(/:/g, '-')], protocols: ['ICMP'] },
+      }),
+    );
     ping(3);
     await cap.waitPackets(6);
     await cap.stop();
     assert.equal(cap.packets.length, 6);
-    await assert.rejects(startCapture(agent, request({ netns: net.b, tokens: { macs: [net.macA] } })), { code: 'CNSPECT_FILTER_UNSUPPORTED' });
+    await assert.rejects(startCapture(agent, request({ netns: net.b, tokens: { macs: [net.macA] } })), {
+      code: 'CNSPECT_FILTER_UNSUPPORTED',
+    });
   });
 
   it('stops by itself on duration, max packets and max bytes, naming the reason', async () => {
-    const byCount = await startCapture(agent, request({ netns: net.b, maxPackets: 4n, tokens: { protocols: ['ICMP'] } }));
-    const byBytes = await startCapture(agent, request({ netns: net.b, maxBytes: 400n, tokens: { protocols: ['ICMP'] } }));
+    const byCount = await startCapture(
+      agent,
+      request({ netns: net.b, maxPackets: 4n, tokens: { protocols: ['ICMP'] } }),
+    );
+    const byBytes = await startCapture(
+      agent,
+      request({ netns: net.b, maxBytes: 400n, tokens: { protocols: ['ICMP'] } }),
+    );
     const byTime = await startCapture(agent, request({ netns: net.b, durationMs: 300n }));
     ping(5);
     const [c, b, t] = await Promise.all([byCount.summary, byBytes.summary, byTime.summary]);
@@ -164,7 +224,10 @@ describe('capture between two namespaces (in-process agent)', () => {
     ping(3);
     await two.waitPackets(10);
     const counters = await agent.counters();
-    assert.deepEqual(counters.sessions.map((s) => s.sessionId), [two.started.sessionId]);
+    assert.deepEqual(
+      counters.sessions.map((s) => s.sessionId),
+      [two.started.sessionId],
+    );
     await two.stop();
     assert.equal(one.packets.length, 4);
     assert.equal(two.packets.length, 10);
@@ -172,8 +235,13 @@ describe('capture between two namespaces (in-process agent)', () => {
   });
 
   it('reports what the OS refuses before capturing: unknown netns, unknown interface, too many sessions', async () => {
-    await assert.rejects(startCapture(agent, request({ netns: `${net.prefix}-nope` })), { code: 'CNSPECT_NETNS_NOT_FOUND' });
-    await assert.rejects(startCapture(agent, request({ netns: net.b, interface: 'eth9' })), (err: Error & { code?: string }) => err.code === 'CNSPECT_INTERFACE_NOT_FOUND' && /eth0/.test(err.message));
+    await assert.rejects(startCapture(agent, request({ netns: `${net.prefix}-nope` })), {
+      code: 'CNSPECT_NETNS_NOT_FOUND',
+    });
+    await assert.rejects(
+      startCapture(agent, request({ netns: net.b, interface: 'eth9' })),
+      (err: Error & { code?: string }) => err.code === 'CNSPECT_INTERFACE_NOT_FOUND' && /eth0/.test(err.message),
+    );
     await assert.rejects(startCapture(agent, request({ netns: '../etc' })), { code: 'CNSPECT_BAD_REQUEST' });
     const small = new Agent(new LinuxTcpdumpBackend(), { maxSessions: 1 }, 'small');
     const first = await startCapture(small, request({ netns: net.b }));

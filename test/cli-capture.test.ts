@@ -16,7 +16,11 @@ const BIN = fileURLToPath(new URL('../../bin/cnspect.js', import.meta.url));
 
 function tshark(file: string, fields: string[]): string[][] {
   const out = sh(['tshark', '-r', file, '-T', 'fields', ...fields.flatMap((f) => ['-e', f])]);
-  return out.trim().split('\n').filter(Boolean).map((l) => l.split('\t'));
+  return out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split('\t'));
 }
 
 describe('cnspect capture local', () => {
@@ -40,17 +44,30 @@ describe('cnspect capture local', () => {
     for (const pid of pids) rmSync(localSocketPath(pid), { force: true });
   });
 
-  const ping = (count: number): void => { inNs(net.a, ['ping', '-c', String(count), '-i', '0.01', net.ipB]); };
+  const ping = (count: number): void => {
+    inNs(net.a, ['ping', '-c', String(count), '-i', '0.01', net.ipB]);
+  };
 
   it('writes JSON lines and a pcapng that tshark reads back exactly', async () => {
     const file = join(dir, 'icmp.pcapng');
     const run = runCli(['capture', 'local', '--netns', net.b, '-t', 'ICMP', '-w', file, '-o', 'json']);
     await waitFor(() => run.err().includes('capturing'), 'the capture to start');
     ping(20);
-    await waitFor(() => run.out().split('\n').filter((l) => l.includes('"type":"packet"')).length >= 40, '40 packet lines');
+    await waitFor(
+      () =>
+        run
+          .out()
+          .split('\n')
+          .filter((l) => l.includes('"type":"packet"')).length >= 40,
+      '40 packet lines',
+    );
     run.signals.emit('SIGINT');
     assert.equal(await run.exit, 0);
-    const lines = run.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = run
+      .out()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const packets = lines.filter((l) => l.type === 'packet');
     assert.equal(packets.length, 40);
     assert.equal(lines[0]!.type, 'started');
@@ -66,14 +83,31 @@ describe('cnspect capture local', () => {
     assert.match(String(first.info), /^echo request, id \d+, seq 1$/);
     assert.equal(packets.filter((p) => p.direction === 'out').length, 20);
 
-    const rows = tshark(file, ['frame.interface_name', 'ip.src', 'ip.dst', 'frame.time_epoch', 'frame.len', 'frame.cap_len', 'icmp.type']);
+    const rows = tshark(file, [
+      'frame.interface_name',
+      'ip.src',
+      'ip.dst',
+      'frame.time_epoch',
+      'frame.len',
+      'frame.cap_len',
+      'icmp.type',
+    ]);
     assert.equal(rows.length, 40);
-    assert.ok(rows.every((r) => r[0] === `${hostname()}/eth0`), `interface names: ${rows[0]![0]}`);
-    assert.deepEqual(new Set(rows.map((r) => `${r[1]}>${r[2]}`)), new Set([`${net.ipA}>${net.ipB}`, `${net.ipB}>${net.ipA}`]));
+    assert.ok(
+      rows.every((r) => r[0] === `${hostname()}/eth0`),
+      `interface names: ${rows[0]![0]}`,
+    );
+    assert.deepEqual(
+      new Set(rows.map((r) => `${r[1]}>${r[2]}`)),
+      new Set([`${net.ipA}>${net.ipB}`, `${net.ipB}>${net.ipA}`]),
+    );
     const times = rows.map((r) => Number(r[3]));
     for (let i = 1; i < times.length; i++) assert.ok(times[i]! >= times[i - 1]!, 'timestamps increase');
     assert.ok(Math.abs(times[0]! - Date.now() / 1000) < 120, 'timestamps are wall-clock epoch seconds');
-    assert.ok(rows.every((r) => r[4] === r[5]), 'whole packets kept (original length = captured length)');
+    assert.ok(
+      rows.every((r) => r[4] === r[5]),
+      'whole packets kept (original length = captured length)',
+    );
     assert.equal(rows.filter((r) => r[6] === '8').length, 20);
     // Nanosecond resolution is declared on the interface.
     assert.match(sh(['tshark', '-r', file, '-T', 'fields', '-e', 'frame.time_epoch', '-c', '1']), /^\d+\.\d{9}\n$/);
@@ -86,7 +120,12 @@ describe('cnspect capture local', () => {
     assert.equal(await text.exit, 0);
     const lines = text.out().trim().split('\n');
     assert.equal(lines.length, 6);
-    assert.match(lines[0]!, new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{9} eth0 in ICMP ${net.ipA.replace(/\./g, '\\.')} > ${net.ipB.replace(/\./g, '\\.')} len 104: echo request, id \\d+, seq 1$`));
+    assert.match(
+      lines[0]!,
+      new RegExp(
+        `^\\d\\d:\\d\\d:\\d\\d\\.\\d{9} eth0 in ICMP ${net.ipA.replace(/\./g, '\\.')} > ${net.ipB.replace(/\./g, '\\.')} len 104: echo request, id \\d+, seq 1$`,
+      ),
+    );
     assert.match(text.err(), /6 packets, 624 bytes captured \(max_packets\)/);
 
     const counting = runCli(['capture', 'local', '--netns', net.b, '-t', 'ICMP', '--counters-only']);
@@ -96,8 +135,13 @@ describe('cnspect capture local', () => {
     await waitFor(async () => {
       const c = runCli(['counter', '-o', 'json']);
       await c.exit;
-      const sessions = JSON.parse(c.out() || '[]') as Array<{ counters?: { packets: number; interfaces: Array<{ interface: string; rxPackets: number }> } }>;
-      return sessions.some((s) => s.counters?.packets === 10 && s.counters.interfaces.some((i) => i.interface === 'eth0' && i.rxPackets === 5));
+      const sessions = JSON.parse(c.out() || '[]') as Array<{
+        counters?: { packets: number; interfaces: Array<{ interface: string; rxPackets: number }> };
+      }>;
+      return sessions.some(
+        (s) =>
+          s.counters?.packets === 10 && s.counters.interfaces.some((i) => i.interface === 'eth0' && i.rxPackets === 5),
+      );
     }, 'cnspect counter to show 10 packets');
     counting.signals.emit('SIGINT');
     assert.equal(await counting.exit, 0);
@@ -106,20 +150,52 @@ describe('cnspect capture local', () => {
     assert.doesNotMatch(counting.out(), /echo request/);
 
     // With -o json every stdout line is one typed JSON record, the counters included.
-    const json = runCli(['capture', 'local', '--netns', net.b, '-t', 'ICMP', '--counters-only', '-o', 'json', '--max-packets', '4']);
+    const json = runCli([
+      'capture',
+      'local',
+      '--netns',
+      net.b,
+      '-t',
+      'ICMP',
+      '--counters-only',
+      '-o',
+      'json',
+      '--max-packets',
+      '4',
+    ]);
     await waitFor(() => json.err().includes('capturing'), 'the capture to start');
     ping(2);
     assert.equal(await json.exit, 0, json.err());
-    const records = json.out().trim().split('\n').map((l) => JSON.parse(l) as { type: string; interfaces?: Array<{ interface: string; rxPackets: number; txPackets: number }> });
-    assert.deepEqual(records.map((r) => r.type), ['started', 'summary', 'counters']);
-    assert.deepEqual(records[2]!.interfaces!.map((i) => [i.interface, i.rxPackets, i.txPackets]), [['eth0', 2, 2]]);
+    const records = json
+      .out()
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            type: string;
+            interfaces?: Array<{ interface: string; rxPackets: number; txPackets: number }>;
+          },
+      );
+    assert.deepEqual(
+      records.map((r) => r.type),
+      ['started', 'summary', 'counters'],
+    );
+    assert.deepEqual(
+      records[2]!.interfaces!.map((i) => [i.interface, i.rxPackets, i.txPackets]),
+      [['eth0', 2, 2]],
+    );
   });
 
   it('stops cleanly on Ctrl+C of the real process and keeps the pcapng valid', async () => {
     const file = join(dir, 'sigint.pcapng');
-    const child = spawnCliProcess(['capture', 'local', '--netns', net.b, '-t', 'ICMP', '-w', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnCliProcess(['capture', 'local', '--netns', net.b, '-t', 'ICMP', '-w', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
-    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
     try {
       await waitFor(() => err.includes('capturing'), 'the capture to start');
@@ -127,7 +203,9 @@ describe('cnspect capture local', () => {
       await waitFor(async () => {
         const c = runCli(['counter', '-o', 'json']);
         await c.exit;
-        return (JSON.parse(c.out() || '[]') as Array<{ counters?: { packets: number } }>).some((x) => x.counters?.packets === 8);
+        return (JSON.parse(c.out() || '[]') as Array<{ counters?: { packets: number } }>).some(
+          (x) => x.counters?.packets === 8,
+        );
       }, 'the running capture to count 8 packets');
       child.kill('SIGINT');
       assert.equal(await exited, 0);
@@ -142,7 +220,9 @@ describe('cnspect capture local', () => {
   it('leaves no tcpdump behind when the CLI is killed outright', async () => {
     const child = spawnCliProcess(['capture', 'local', '--netns', net.b], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
-    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     try {
       await waitFor(() => err.includes('capturing'), 'the capture to start');
       assert.equal(tcpdumpPidsIn(net.b).length, 1);
@@ -157,12 +237,18 @@ describe('cnspect capture local', () => {
   const spawnCli = (args: string[]) => {
     const child = spawnCliProcess([...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
-    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
     return { child, err: () => err, exited };
   };
   const packetsIn = (file: string): number => {
-    try { return tshark(file, ['frame.number']).length; } catch { return -1; }
+    try {
+      return tshark(file, ['frame.number']).length;
+    } catch {
+      return -1;
+    }
   };
 
   for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
@@ -203,18 +289,28 @@ describe('cnspect capture local', () => {
 
   it('ends cleanly when stdout is closed (| head): exit 0, no stack trace, the file complete', async () => {
     const file = join(dir, 'epipe.pcapng');
-    const child = spawnCliProcess(['capture', 'local', '--netns', net.b, '-t', 'ICMP', '-w', file, '-o', 'text'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnCliProcess(['capture', 'local', '--netns', net.b, '-t', 'ICMP', '-w', file, '-o', 'text'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     let firstLine = false;
-    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-    child.stdout!.once('data', () => { firstLine = true; child.stdout!.destroy(); });
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.stdout!.once('data', () => {
+      firstLine = true;
+      child.stdout!.destroy();
+    });
     const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
     try {
       await waitFor(() => err.includes('capturing'), 'the capture to start');
       ping(2);
       await waitFor(() => firstLine, 'the first packet line');
       // More lines hit the closed pipe: that ends the capture like Ctrl+C.
-      await waitFor(() => { ping(1); return err.includes('written to'); }, 'the capture to stop on EPIPE');
+      await waitFor(() => {
+        ping(1);
+        return err.includes('written to');
+      }, 'the capture to stop on EPIPE');
       assert.equal(await exited, 0, err);
       assert.doesNotMatch(err, /Error|at .*\.js:\d+/);
       const written = Number(/(\d+) packets written to/.exec(err)![1]);
@@ -230,7 +326,10 @@ describe('cnspect capture local', () => {
     writeFileSync(file, 'precious');
     const refused = runCli(['capture', 'local', '--netns', net.b, '-w', file]);
     assert.equal(await refused.exit, 2);
-    assert.match(refused.err(), /CNSPECT_FILE: cannot write .*keep\.pcapng: the file exists\n  hint: pass --force \(-f\)/);
+    assert.match(
+      refused.err(),
+      /CNSPECT_FILE: cannot write .*keep\.pcapng: the file exists\n {2}hint: pass --force \(-f\)/,
+    );
     // --force with a capture the agent refuses (the filter can never match): the file is not touched.
     const never = runCli(['capture', 'local', '--netns', net.b, '-r', '53', '-t', 'ICMP', '-w', file, '--force']);
     assert.equal(await never.exit, 2);

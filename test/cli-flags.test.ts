@@ -9,13 +9,22 @@ import { runCli } from './helpers/cli.js';
 
 describe('capture flags', () => {
   it('accepts ICMPv6 in any case and TCP flag combinations', () => {
-    const plan = planCapture('local', undefined, { protocols: ['ICMPv6,icmpv6', 'tcp_syn_ack'], ips: ['10.0.0.1', 'FD00::/64'], ports: ['53', '8000-8080'], macs: ['AA-BB-CC-DD-EE-FF', 'aabb.ccdd.eeff'] });
+    const plan = planCapture('local', undefined, {
+      protocols: ['ICMPv6,icmpv6', 'tcp_syn_ack'],
+      ips: ['10.0.0.1', 'FD00::/64'],
+      ports: ['53', '8000-8080'],
+      macs: ['AA-BB-CC-DD-EE-FF', 'aabb.ccdd.eeff'],
+    });
     assert.deepEqual(plan.request.filter, {
       cidrs: ['10.0.0.1', 'fd00::/64'],
       macs: ['aa:bb:cc:dd:ee:ff'],
-      ports: [{ first: 53, last: 53 }, { first: 8000, last: 8080 }],
+      ports: [
+        { first: 53, last: 53 },
+        { first: 8000, last: 8080 },
+      ],
       protocols: [
-        { protocol: Protocol.PROTOCOL_ICMPV6, tcpFlags: [] }, { protocol: Protocol.PROTOCOL_ICMPV6, tcpFlags: [] },
+        { protocol: Protocol.PROTOCOL_ICMPV6, tcpFlags: [] },
+        { protocol: Protocol.PROTOCOL_ICMPV6, tcpFlags: [] },
         { protocol: Protocol.PROTOCOL_TCP, tcpFlags: [TcpFlag.TCP_FLAG_SYN, TcpFlag.TCP_FLAG_ACK] },
       ],
       exclude: [],
@@ -23,19 +32,63 @@ describe('capture flags', () => {
   });
 
   it('turns each --not into an exclusion of its own (Hubble-style, every spelling)', () => {
-    const argv = expandNot(['capture', 'local', '--not', '-r', '22,23', '--not', '--ips=10.0.0.0/8', '--not', '-tUDP', '-i', '10.1.1.1', '--', '--not']);
-    assert.deepEqual(argv, ['capture', 'local', '--not-ports', '22,23', '--not-ips', '10.0.0.0/8', '--not-protocols', 'UDP', '-i', '10.1.1.1', '--', '--not']);
-    const plan = planCapture('local', undefined, { ips: ['10.1.1.1'], notPorts: ['22,23'], notIps: ['10.0.0.0/8'], notProtocols: ['UDP'] });
+    const argv = expandNot([
+      'capture',
+      'local',
+      '--not',
+      '-r',
+      '22,23',
+      '--not',
+      '--ips=10.0.0.0/8',
+      '--not',
+      '-tUDP',
+      '-i',
+      '10.1.1.1',
+      '--',
+      '--not',
+    ]);
+    assert.deepEqual(argv, [
+      'capture',
+      'local',
+      '--not-ports',
+      '22,23',
+      '--not-ips',
+      '10.0.0.0/8',
+      '--not-protocols',
+      'UDP',
+      '-i',
+      '10.1.1.1',
+      '--',
+      '--not',
+    ]);
+    const plan = planCapture('local', undefined, {
+      ips: ['10.1.1.1'],
+      notPorts: ['22,23'],
+      notIps: ['10.0.0.0/8'],
+      notProtocols: ['UDP'],
+    });
     const none = { cidrs: [], macs: [], ports: [], protocols: [], exclude: [] };
     assert.deepEqual(plan.request.filter!.exclude, [
       { ...none, cidrs: ['10.0.0.0/8'] },
-      { ...none, ports: [{ first: 22, last: 22 }, { first: 23, last: 23 }] },
+      {
+        ...none,
+        ports: [
+          { first: 22, last: 22 },
+          { first: 23, last: 23 },
+        ],
+      },
       { ...none, protocols: [{ protocol: Protocol.PROTOCOL_UDP, tcpFlags: [] }] },
     ]);
     assert.equal(plan.request.includeSelf, false);
     assert.equal(planCapture('local', undefined, { includeSelf: true }).request.includeSelf, true);
-    assert.throws(() => expandNot(['capture', 'local', '--not']), /--not: "\(nothing after it\)"; allowed: a filter flag right after it/);
-    assert.throws(() => expandNot(['capture', 'local', '--not', '-d', '5']), /--not: "-d"; allowed: a filter flag right after it/);
+    assert.throws(
+      () => expandNot(['capture', 'local', '--not']),
+      /--not: "\(nothing after it\)"; allowed: a filter flag right after it/,
+    );
+    assert.throws(
+      () => expandNot(['capture', 'local', '--not', '-d', '5']),
+      /--not: "-d"; allowed: a filter flag right after it/,
+    );
     assert.throws(() => expandNot(['capture', 'local', '--not', '--not', '-r', '1']), /--not: "--not"/);
     assert.throws(() => planCapture('local', undefined, { notPorts: ['99999'] }), /--not --ports: "99999"/);
   });
@@ -61,12 +114,18 @@ describe('capture flags', () => {
     [['-r', '70000'], /--ports: "70000"; allowed: a port number 1-65535/],
     [['-r', '0'], /--ports: "0"; allowed: a port number 1-65535/],
     [['-r', '0-80'], /--ports: "0-80"; allowed: a port number 1-65535/],
-    [['-i', '10.244.1.7/24'], /--ips: "10\.244\.1\.7\/24"; allowed: a network address for \/24 \(host bits zero\): did you mean 10\.244\.1\.0\/24\?/],
+    [
+      ['-i', '10.244.1.7/24'],
+      /--ips: "10\.244\.1\.7\/24"; allowed: a network address for \/24 \(host bits zero\): did you mean 10\.244\.1\.0\/24\?/,
+    ],
     [['-i', '10.0.0.1/31'], /did you mean 10\.0\.0\.0\/31\?/],
     [['-i', 'fd00::1:2/64'], /--ips: "fd00::1:2\/64"; .*did you mean fd00::\/64\?/],
     [['-i', '2001:db8:0:0:1::/63'], /did you mean 2001:db8::\/63\?/],
     [['--not', '-i', '10.1.2.3/8'], /--not --ips: "10\.1\.2\.3\/8"; .*did you mean 10\.0\.0\.0\/8\?/],
-    [['--inventory', 'lab.yaml'], /capture local captures on this host through no agent or cluster: --inventory cannot be used with it/],
+    [
+      ['--inventory', 'lab.yaml'],
+      /capture local captures on this host through no agent or cluster: --inventory cannot be used with it/,
+    ],
     [['--in-pod'], /capture local captures on this host .*: --in-pod cannot be used with it/],
     [['--kubeconfig', 'k', '--transport', 'direct'], /: --kubeconfig, --transport cannot be used with it/],
     [['--max-packets', '0'], /--max-packets: "0"/],
@@ -101,11 +160,26 @@ describe('capture flags', () => {
     [['capture', 'pods', 'a,,b'], /capture pods: "a,,b"; allowed: a comma-separated list with no empty items/],
     [['capture', 'nodes', 'n1,'], /capture nodes: "n1,"; allowed: a comma-separated list with no empty items/],
     [['capture', 'nodes', ''], /capture nodes: ""; allowed: one or more comma-separated node names/],
-    [['capture', 'all', '--in-pod', '--inventory', 'x.yaml'], /--in-pod captures inside pods: it needs `capture pods`, not `capture all`/],
-    [['counter', '-n', 'a,,b', '--inventory', '/nonexistent.yaml'], /--nodes: "a,,b"; allowed: a comma-separated list with no empty items/],
-    [['hns', 'endpoints', '-n', ',', '--inventory', '/nonexistent.yaml'], /--nodes: ","; allowed: a comma-separated list with no empty items/],
-    [['deploy', '--dry-run', '--nodes', 'n1,,n2'], /--nodes: "n1,,n2"; allowed: a comma-separated list with no empty items/],
-    [['certs', 'init', '/tmp/never-made', '--host', 'a,,b'], /--host: "a,,b"; allowed: a comma-separated list with no empty items/],
+    [
+      ['capture', 'all', '--in-pod', '--inventory', 'x.yaml'],
+      /--in-pod captures inside pods: it needs `capture pods`, not `capture all`/,
+    ],
+    [
+      ['counter', '-n', 'a,,b', '--inventory', '/nonexistent.yaml'],
+      /--nodes: "a,,b"; allowed: a comma-separated list with no empty items/,
+    ],
+    [
+      ['hns', 'endpoints', '-n', ',', '--inventory', '/nonexistent.yaml'],
+      /--nodes: ","; allowed: a comma-separated list with no empty items/,
+    ],
+    [
+      ['deploy', '--dry-run', '--nodes', 'n1,,n2'],
+      /--nodes: "n1,,n2"; allowed: a comma-separated list with no empty items/,
+    ],
+    [
+      ['certs', 'init', '/tmp/never-made', '--host', 'a,,b'],
+      /--host: "a,,b"; allowed: a comma-separated list with no empty items/,
+    ],
     [['certs', 'init', '/tmp/never-made', '--node', 'n1=10.0.0.1,'], /--node: "n1=10\.0\.0\.1,"; allowed: NAME=HOST/],
     [['certs', 'init', '/tmp/never-made', '--node', 'n1'], /--node: "n1"; allowed: NAME=HOST/],
   ];

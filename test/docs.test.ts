@@ -11,7 +11,12 @@ import { buildProgram } from '../src/cli/main.js';
 const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
 
 describe('README', () => {
-  const ctx = { out: new PassThrough(), err: new PassThrough(), signals: new EventEmitter(), localAgent: () => Promise.reject(new Error('unused')) };
+  const ctx = {
+    out: new PassThrough(),
+    err: new PassThrough(),
+    signals: new EventEmitter(),
+    localAgent: () => Promise.reject(new Error('unused')),
+  };
   const program = buildProgram(ctx, () => undefined);
   const cmd = (path: string[]) => path.reduce((c, name) => c.commands.find((x) => x.name() === name)!, program);
   for (const path of [['capture'], ['agent'], ['certs', 'init'], ['deploy']]) {
@@ -20,7 +25,9 @@ describe('README', () => {
       const visible = c.options.filter((o) => !o.hidden && o.long !== '--help');
       assert.ok(visible.length >= 2);
       // Either spelling counts (`-w FILE` is how the README writes --write).
-      const missing = visible.filter((o) => !readme.includes(o.long!) && !(o.short && new RegExp(`\`${o.short}[ \`]`).test(readme))).map((o) => o.long);
+      const missing = visible
+        .filter((o) => !readme.includes(o.long!) && !(o.short && new RegExp(`\`${o.short}[ \`]`).test(readme)))
+        .map((o) => o.long);
       assert.deepEqual(missing, [], `${path.join(' ')} flags missing from README.md`);
     });
   }

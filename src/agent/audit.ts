@@ -10,7 +10,16 @@ export type AuditEvent =
   | { event: 'connection-refused'; peer: string; reason: string }
   | { event: 'request-refused'; peer: string; client: string; method: string; code: string; message: string }
   | { event: 'session-started'; peer: string; client: string; session: string; filter: string; capturePoint: string }
-  | { event: 'session-ended'; peer: string; client: string; session: string; reason: string; packets: number; bytes: number; error?: string };
+  | {
+      event: 'session-ended';
+      peer: string;
+      client: string;
+      session: string;
+      reason: string;
+      packets: number;
+      bytes: number;
+      error?: string;
+    };
 
 export type AuditSink = (e: AuditEvent) => void;
 
@@ -18,14 +27,23 @@ export type AuditSink = (e: AuditEvent) => void;
 export function auditWriter(out: NodeJS.WritableStream, format: LogFormat, now = (): Date => new Date()): AuditSink {
   return (e) => {
     const time = now().toISOString();
-    if (format === 'json') { out.write(`${JSON.stringify({ time, ...e })}\n`); return; }
+    if (format === 'json') {
+      out.write(`${JSON.stringify({ time, ...e })}\n`);
+      return;
+    }
     const { event, ...rest } = e;
-    out.write(`${time} audit ${event} ${Object.entries(rest).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}\n`);
+    out.write(
+      `${time} audit ${event} ${Object.entries(rest)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(' ')}\n`,
+    );
   };
 }
 
 /** The subject of a peer certificate as "CN=…, O=…" (Node gives an object). */
 export function subjectText(subject: Record<string, string | string[]> | undefined): string {
   if (!subject) return '';
-  return Object.entries(subject).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`).join(', ');
+  return Object.entries(subject)
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`)
+    .join(', ');
 }

@@ -6,7 +6,9 @@
 export class ByteBudget {
   used = 0;
   constructor(readonly limit: number) {}
-  wouldExceed(bytes: number): boolean { return this.used + bytes > this.limit; }
+  wouldExceed(bytes: number): boolean {
+    return this.used + bytes > this.limit;
+  }
 }
 
 export class EventQueue<T> implements AsyncIterable<T> {
@@ -15,7 +17,11 @@ export class EventQueue<T> implements AsyncIterable<T> {
   private closed = false;
   private queuedBytes = 0;
 
-  constructor(private readonly maxBytes: number, private readonly onReturn?: () => void, private readonly shared?: ByteBudget) {}
+  constructor(
+    private readonly maxBytes: number,
+    private readonly onReturn?: () => void,
+    private readonly shared?: ByteBudget,
+  ) {}
 
   get bytes(): number {
     return this.queuedBytes;
@@ -77,7 +83,9 @@ export class EventQueue<T> implements AsyncIterable<T> {
           return Promise.resolve({ value: head.item, done: false });
         }
         if (this.closed) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => { this.waiting = resolve; });
+        return new Promise((resolve) => {
+          this.waiting = resolve;
+        });
       },
       return: () => {
         this.onReturn?.();

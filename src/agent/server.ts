@@ -36,14 +36,17 @@ export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
     return { code: ERROR_CODES[err.code].grpc, details: capDetails(err.message), metadata };
   }
   metadata.set('cnspect-code', 'CNSPECT_INTERNAL');
-  return { code: grpc.status.INTERNAL, details: capDetails(err instanceof Error ? err.message : String(err)), metadata };
+  return {
+    code: grpc.status.INTERNAL,
+    details: capDetails(err instanceof Error ? err.message : String(err)),
+    metadata,
+  };
 }
 
 /** Error details travel in an HTTP/2 header: never let a message grow it past what peers accept. */
 const MAX_DETAILS_CHARS = 2000;
-const capDetails = (text: string): string => (text.length > MAX_DETAILS_CHARS ? `${text.slice(0, MAX_DETAILS_CHARS)}… (${text.length} characters)` : text);
-
-
+const capDetails = (text: string): string =>
+  text.length > MAX_DETAILS_CHARS ? `${text.slice(0, MAX_DETAILS_CHARS)}… (${text.length} characters)` : text;
 
 /** "1.2.3.4:5678", "::ffff:1.2.3.4:5678" or "fd00::1:5678" (grpc-js does not bracket IPv6) → address and port. */
 export function parsePeer(peer: string): { ip: string; port: number } | undefined {
@@ -64,16 +67,34 @@ export async function serveAgent(agent: Agent, options: ServeOptions): Promise<R
   const originOf = (call: { getPeer(): string }): SessionOrigin => {
     const peer = call.getPeer();
     const tcp = port > 0 ? parsePeer(peer) : undefined;
-    return { peer, client: clients.get(peer) ?? '', connection: tcp && { peerIp: tcp.ip, peerPort: tcp.port, agentPort: port } };
+    return {
+      peer,
+      client: clients.get(peer) ?? '',
+      connection: tcp && { peerIp: tcp.ip, peerPort: tcp.port, agentPort: port },
+    };
   };
   const refused = (method: string, call: { getPeer(): string }, err: unknown): void => {
     const o = originOf(call);
-    audit({ event: 'request-refused', peer: o.peer, client: o.client ?? '', method, code: err instanceof CnspectError ? err.code : 'CNSPECT_INTERNAL', message: (err as Error).message?.slice(0, 200) ?? String(err) });
+    audit({
+      event: 'request-refused',
+      peer: o.peer,
+      client: o.client ?? '',
+      method,
+      code: err instanceof CnspectError ? err.code : 'CNSPECT_INTERNAL',
+      message: (err as Error).message?.slice(0, 200) ?? String(err),
+    });
   };
   function unary<Req, Res>(method: string, fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
-      Promise.resolve().then(() => fn(admit(call.request, method)))
-        .then((res) => callback(null, res), (err: unknown) => { refused(method, call, err); callback(toServiceError(err) as grpc.ServiceError); });
+      Promise.resolve()
+        .then(() => fn(admit(call.request, method)))
+        .then(
+          (res) => callback(null, res),
+          (err: unknown) => {
+            refused(method, call, err);
+            callback(toServiceError(err) as grpc.ServiceError);
+          },
+        );
     };
   }
   const impl: AgentServer = {
@@ -87,7 +108,7 @@ export async function serveAgent(agent: Agent, options: ServeOptions): Promise<R
     }),
     capture: (call) => {
       void (async () => {
-        let session;
+        let session: Awaited<ReturnType<typeof agent.startSession>>;
         const origin = originOf(call);
         try {
           session = await agent.startSession(admit(call.request, 'Capture'), origin);
@@ -97,18 +118,33 @@ export async function serveAgent(agent: Agent, options: ServeOptions): Promise<R
           return;
         }
         const who = { peer: origin.peer, client: origin.client ?? '', session: session.id };
-        audit({ event: 'session-started', ...who, filter: session.filterExpression, capturePoint: session.capturePoint });
+        audit({
+          event: 'session-started',
+          ...who,
+          filter: session.filterExpression,
+          capturePoint: session.capturePoint,
+        });
         void session.ended.then(() => {
           const c = session.snapshot();
           const end = session.outcome();
-          audit({ event: 'session-ended', ...who, reason: end.reason, packets: Number(c.packets), bytes: Number(c.bytes), ...(end.error ? { error: end.error } : {}) });
+          audit({
+            event: 'session-ended',
+            ...who,
+            reason: end.reason,
+            packets: Number(c.packets),
+            bytes: Number(c.bytes),
+            ...(end.error ? { error: end.error } : {}),
+          });
         });
         // A client that goes away (disconnect, Ctrl+C twice, crash) stops its session.
-        call.on('cancelled', () => { void session.stop(StopReason.STOP_REASON_CANCELLED); });
+        call.on('cancelled', () => {
+          void session.stop(StopReason.STOP_REASON_CANCELLED);
+        });
         try {
           for await (const ev of session.events) {
             if (call.cancelled) break;
-            if (!call.write(ev)) await Promise.race([once(call, 'drain'), once(call, 'cancelled'), once(call, 'close')]);
+            if (!call.write(ev))
+              await Promise.race([once(call, 'drain'), once(call, 'cancelled'), once(call, 'close')]);
           }
         } finally {
           await session.stop(StopReason.STOP_REASON_CANCELLED);
@@ -117,42 +153,71 @@ export async function serveAgent(agent: Agent, options: ServeOptions): Promise<R
       })();
     },
   };
-  const server = new grpc.Server({ 'grpc.max_send_message_length': 16 << 20, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
+  const server = new grpc.Server({
+    'grpc.max_send_message_length': 16 << 20,
+    'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
+  });
   server.addService(tolerantService(AgentService), impl);
   let tlsServer: TlsServer | undefined;
   if (options.listen.startsWith('unix:')) {
     port = await bind(server, options.listen);
   } else {
-    if (!options.tls) throw new CnspectError('CNSPECT_TLS', `refusing to listen on ${options.listen} without TLS`, { hint: 'pass --tls-cert, --tls-key and --tls-ca (see `cnspect certs init`)' });
+    if (!options.tls)
+      throw new CnspectError('CNSPECT_TLS', `refusing to listen on ${options.listen} without TLS`, {
+        hint: 'pass --tls-cert, --tls-key and --tls-ca (see `cnspect certs init`)',
+      });
     // TLS here, HTTP/2 and gRPC in grpc-js over the connection handed to it.
     const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    tlsServer = createTlsServer({ ca: options.tls.ca, cert: options.tls.cert, key: options.tls.key, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'], minVersion: 'TLSv1.2' }, (socket) => {
-      const peer = `${socket.remoteAddress}:${socket.remotePort}`;
-      const client = subjectText(socket.getPeerCertificate()?.subject as Record<string, string> | undefined);
-      clients.set(peer, client);
-      socket.once('close', () => clients.delete(peer));
-      audit({ event: 'connection-accepted', peer, client });
-      injector.injectConnection(socket);
-    });
+    tlsServer = createTlsServer(
+      {
+        ca: options.tls.ca,
+        cert: options.tls.cert,
+        key: options.tls.key,
+        requestCert: true,
+        rejectUnauthorized: true,
+        ALPNProtocols: ['h2'],
+        minVersion: 'TLSv1.2',
+      },
+      (socket) => {
+        const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+        const client = subjectText(socket.getPeerCertificate()?.subject as Record<string, string> | undefined);
+        clients.set(peer, client);
+        socket.once('close', () => clients.delete(peer));
+        audit({ event: 'connection-accepted', peer, client });
+        injector.injectConnection(socket);
+      },
+    );
     tlsServer.on('tlsClientError', (err, socket) => {
-      audit({ event: 'connection-refused', peer: `${socket.remoteAddress}:${socket.remotePort}`, reason: err.message.replace(/^.*routines::?/, '').slice(0, 200) });
+      audit({
+        event: 'connection-refused',
+        peer: `${socket.remoteAddress}:${socket.remotePort}`,
+        reason: err.message.replace(/^.*routines::?/, '').slice(0, 200),
+      });
     });
     port = await listenTcp(tlsServer, options.listen);
   }
   return {
     port,
-    close: () => new Promise<void>((resolve) => {
-      tlsServer?.close();
-      const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, 2000);
-      server.tryShutdown(() => { clearTimeout(timer); resolve(); });
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        tlsServer?.close();
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
   };
 }
 
 function bind(server: grpc.Server, address: string): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => {
-      if (err) reject(new CnspectError('CNSPECT_BAD_FLAG', `cannot listen on ${address}: ${err.message}`, { cause: err }));
+      if (err)
+        reject(new CnspectError('CNSPECT_BAD_FLAG', `cannot listen on ${address}: ${err.message}`, { cause: err }));
       else resolve(p);
     });
   });
@@ -162,7 +227,9 @@ function listenTcp(tlsServer: TlsServer, listen: string): Promise<number> {
   const m = /^(?:\[(.*)\]|(.*)):(\d+)$/.exec(listen);
   const host = m?.[1] ?? m?.[2] ?? '';
   return new Promise<number>((resolve, reject) => {
-    tlsServer.once('error', (err) => reject(new CnspectError('CNSPECT_BAD_FLAG', `cannot listen on ${listen}: ${err.message}`, { cause: err })));
+    tlsServer.once('error', (err) =>
+      reject(new CnspectError('CNSPECT_BAD_FLAG', `cannot listen on ${listen}: ${err.message}`, { cause: err })),
+    );
     tlsServer.listen(Number(m?.[3] ?? 0), host, () => resolve((tlsServer.address() as AddressInfo).port));
   });
 }

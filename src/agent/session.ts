@@ -3,10 +3,27 @@
 // with a summary whose reason is the first one that happened.
 import { randomBytes } from 'node:crypto';
 import { CnspectError } from '../errors.js';
-import type { CaptureBackend, CaptureHandle, CapturedDrop, CapturedPacket, CapturedText, CaptureSpec } from '../backends/backend.js';
+import type {
+  CaptureBackend,
+  CaptureHandle,
+  CapturedDrop,
+  CapturedPacket,
+  CapturedText,
+  CaptureSpec,
+} from '../backends/backend.js';
 import {
-  type CaptureEvent, type CounterSnapshot, type Drop, type Interface, type InterfaceCounters, type InterfaceStats, type Packet, type TextPacket,
-  CaptureType, Direction, Notice_Level, StopReason,
+  type CaptureEvent,
+  type CounterSnapshot,
+  type Drop,
+  type Interface,
+  type InterfaceCounters,
+  type InterfaceStats,
+  type Packet,
+  type TextPacket,
+  CaptureType,
+  Direction,
+  Notice_Level,
+  StopReason,
 } from '../gen/cnspect/v1/agent.js';
 import { Dir, decode, newDecoded } from '../packet/decode.js';
 import { FlowSelector } from '../packet/flow-select.js';
@@ -34,9 +51,21 @@ export interface SessionOptions {
   counterIntervalMs: number;
 }
 
-interface IfaceCount { rxP: number; rxB: number; txP: number; txB: number; oP: number; oB: number }
+interface IfaceCount {
+  rxP: number;
+  rxB: number;
+  txP: number;
+  txB: number;
+  oP: number;
+  oB: number;
+}
 
-const wireDirection = (d: Dir): Direction => (d === Dir.In ? Direction.DIRECTION_INBOUND : d === Dir.Out ? Direction.DIRECTION_OUTBOUND : Direction.DIRECTION_UNKNOWN);
+const wireDirection = (d: Dir): Direction =>
+  d === Dir.In
+    ? Direction.DIRECTION_INBOUND
+    : d === Dir.Out
+      ? Direction.DIRECTION_OUTBOUND
+      : Direction.DIRECTION_UNKNOWN;
 
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
@@ -71,18 +100,41 @@ export class CaptureSession {
   private readonly startedAt = Date.now();
   private resolveEnded!: () => void;
   /** Settles once the summary has been queued. */
-  readonly ended = new Promise<void>((resolve) => { this.resolveEnded = resolve; });
+  readonly ended = new Promise<void>((resolve) => {
+    this.resolveEnded = resolve;
+  });
 
-  constructor(private readonly backend: CaptureBackend, readonly options: SessionOptions, budget?: ByteBudget) {
+  constructor(
+    private readonly backend: CaptureBackend,
+    readonly options: SessionOptions,
+    budget?: ByteBudget,
+  ) {
     // Backends that select flows themselves (pktmon) list FLOW; for the others the agent selects.
-    this.flows = options.spec.type === CaptureType.CAPTURE_TYPE_FLOW && !backend.captureTypes.includes(CaptureType.CAPTURE_TYPE_FLOW) ? new FlowSelector() : undefined;
-    this.events = new EventQueue<CaptureEvent>(STREAM_BUFFER_BYTES, () => { void this.stop(StopReason.STOP_REASON_CANCELLED); }, budget);
+    this.flows =
+      options.spec.type === CaptureType.CAPTURE_TYPE_FLOW &&
+      !backend.captureTypes.includes(CaptureType.CAPTURE_TYPE_FLOW)
+        ? new FlowSelector()
+        : undefined;
+    this.events = new EventQueue<CaptureEvent>(
+      STREAM_BUFFER_BYTES,
+      () => {
+        void this.stop(StopReason.STOP_REASON_CANCELLED);
+      },
+      budget,
+    );
   }
 
   /** How the session ended (after `ended`): the stop reason's name and the error, if any. */
   outcome(): { reason: string; error?: string } {
-    const reason = (StopReason[this.error ? StopReason.STOP_REASON_ERROR : this.stopReason ?? StopReason.STOP_REASON_STOPPED] ?? 'UNKNOWN').replace('STOP_REASON_', '').toLowerCase();
-    return this.error ? { reason, error: `${this.error instanceof CnspectError ? `${this.error.code}: ` : ''}${this.error.message}` } : { reason };
+    const reason = (
+      StopReason[this.error ? StopReason.STOP_REASON_ERROR : (this.stopReason ?? StopReason.STOP_REASON_STOPPED)] ??
+      'UNKNOWN'
+    )
+      .replace('STOP_REASON_', '')
+      .toLowerCase();
+    return this.error
+      ? { reason, error: `${this.error instanceof CnspectError ? `${this.error.code}: ` : ''}${this.error.message}` }
+      : { reason };
   }
 
   get capturePoint(): string {
@@ -98,13 +150,33 @@ export class CaptureSession {
     const { spec } = this.options;
     // What a backend reports while it is still starting waits until the session has announced itself.
     let early: Array<() => void> | undefined = [];
-    const later = (fn: () => void): void => { if (early) early.push(fn); else fn(); };
+    const later = (fn: () => void): void => {
+      if (early) early.push(fn);
+      else fn();
+    };
     this.starting = this.backend.start(spec, {
       // A packet's bytes are only valid during the call: a deferred one keeps a copy.
-      packet: (p) => { if (early) { const kept = { ...p, data: Buffer.from(p.data) }; early.push(() => this.onPacket(kept)); } else this.onPacket(p); },
-      drops: (d) => later(() => this.onDrops(d)), texts: (t) => later(() => this.onTexts(t)),
-      drain: () => { this.flush(); return this.events.belowHalf(); },
-      notice: (code, message, warning) => later(() => this.events.push({ event: { $case: 'notice', value: { level: warning ? Notice_Level.LEVEL_WARNING : Notice_Level.LEVEL_INFO, code, message } } })),
+      packet: (p) => {
+        if (early) {
+          const kept = { ...p, data: Buffer.from(p.data) };
+          early.push(() => this.onPacket(kept));
+        } else this.onPacket(p);
+      },
+      drops: (d) => later(() => this.onDrops(d)),
+      texts: (t) => later(() => this.onTexts(t)),
+      drain: () => {
+        this.flush();
+        return this.events.belowHalf();
+      },
+      notice: (code, message, warning) =>
+        later(() =>
+          this.events.push({
+            event: {
+              $case: 'notice',
+              value: { level: warning ? Notice_Level.LEVEL_WARNING : Notice_Level.LEVEL_INFO, code, message },
+            },
+          }),
+        ),
     });
     this.handle = await this.starting;
     if (this.stopReason !== undefined) return; // stopped while starting: finish() stops the handle
@@ -112,8 +184,13 @@ export class CaptureSession {
       event: {
         $case: 'started',
         value: {
-          sessionId: this.id, node: this.options.node, bpfExpression: this.handle.filterExpression,
-          linkType: this.handle.linkType, snaplenBytes: this.handle.snaplen, startTimeNs: this.startedNs, capturePoint: this.handle.capturePoint,
+          sessionId: this.id,
+          node: this.options.node,
+          bpfExpression: this.handle.filterExpression,
+          linkType: this.handle.linkType,
+          snaplenBytes: this.handle.snaplen,
+          startTimeNs: this.startedNs,
+          capturePoint: this.handle.capturePoint,
           selfExcluded: this.handle.selfExcluded ?? '',
         },
       },
@@ -122,11 +199,15 @@ export class CaptureSession {
     early = undefined;
     for (const run of queued) run();
     void this.handle.ended.then(({ error }) => {
-      if (error) { this.error = error; void this.stop(StopReason.STOP_REASON_ERROR); }
-      else void this.stop(StopReason.STOP_REASON_STOPPED);
+      if (error) {
+        this.error = error;
+        void this.stop(StopReason.STOP_REASON_ERROR);
+      } else void this.stop(StopReason.STOP_REASON_STOPPED);
     });
     if (this.options.durationMs > 0) {
-      this.durationTimer = setTimeout(() => { void this.stop(StopReason.STOP_REASON_DURATION); }, this.options.durationMs);
+      this.durationTimer = setTimeout(() => {
+        void this.stop(StopReason.STOP_REASON_DURATION);
+      }, this.options.durationMs);
     }
     this.counterTimer = setInterval(() => {
       this.handle?.requestStats();
@@ -149,7 +230,11 @@ export class CaptureSession {
 
   private onPacket(p: CapturedPacket): void {
     if (!this.accepting() || this.limitReached() !== undefined) return;
-    if (this.flows && !this.flows.keep(decode(this.handle!.linkType, p.data, this.scratch), p.data, p.sec * 1000 + p.nsec / 1e6)) return;
+    if (
+      this.flows &&
+      !this.flows.keep(decode(this.handle!.linkType, p.data, this.scratch), p.data, p.sec * 1000 + p.nsec / 1e6)
+    )
+      return;
     const caplen = p.data.length;
     this.packets++;
     this.bytes += caplen;
@@ -180,9 +265,16 @@ export class CaptureSession {
       this.perIface.set(ifindex, c);
       this.learnInterface(ifindex);
     }
-    if (direction === Dir.In) { c.rxP++; c.rxB += length; }
-    else if (direction === Dir.Out) { c.txP++; c.txB += length; }
-    else { c.oP++; c.oB += length; }
+    if (direction === Dir.In) {
+      c.rxP++;
+      c.rxB += length;
+    } else if (direction === Dir.Out) {
+      c.txP++;
+      c.txB += length;
+    } else {
+      c.oP++;
+      c.oB += length;
+    }
   }
 
   private onTexts(texts: CapturedText[]): void {
@@ -195,9 +287,16 @@ export class CaptureSession {
       this.bytes += t.loggedLength;
       this.count(t.ifindex, t.direction, t.originalLength);
       out.push({
-        timestampNs: t.timeNs, interfaceIndex: t.ifindex, originalLength: t.originalLength, loggedLength: t.loggedLength, summary: t.summary,
+        timestampNs: t.timeNs,
+        interfaceIndex: t.ifindex,
+        originalLength: t.originalLength,
+        loggedLength: t.loggedLength,
+        summary: t.summary,
         direction: wireDirection(t.direction),
-        groupId: t.groupId, appearance: t.appearance, edge: t.edge, frameType: t.frameType,
+        groupId: t.groupId,
+        appearance: t.appearance,
+        edge: t.edge,
+        frameType: t.frameType,
       });
       bytes += t.summary.length + 64;
     }
@@ -218,11 +317,23 @@ export class CaptureSession {
       this.dropReasons.set(d.reason, (this.dropReasons.get(d.reason) ?? 0) + d.count);
       this.packets += d.count;
       out.push({
-        timestampNs: BigInt(d.timeMs) * 1_000_000n, reason: d.reason, reasonCode: d.reasonCode, src: d.src, dst: d.dst, ipProtocol: d.ipProtocol,
-        srcPort: d.srcPort, dstPort: d.dstPort, netnsInode: BigInt(Math.max(0, d.netnsInode)), netns: d.netns, interface: d.interface, count: BigInt(d.count), location: d.location ?? '',
+        timestampNs: BigInt(d.timeMs) * 1_000_000n,
+        reason: d.reason,
+        reasonCode: d.reasonCode,
+        src: d.src,
+        dst: d.dst,
+        ipProtocol: d.ipProtocol,
+        srcPort: d.srcPort,
+        dstPort: d.dstPort,
+        netnsInode: BigInt(Math.max(0, d.netnsInode)),
+        netns: d.netns,
+        interface: d.interface,
+        count: BigInt(d.count),
+        location: d.location ?? '',
       });
     }
-    if (!this.options.countersOnly) this.events.push({ event: { $case: 'drops', value: { drops: out } } }, out.length * 64);
+    if (!this.options.countersOnly)
+      this.events.push({ event: { $case: 'drops', value: { drops: out } } }, out.length * 64);
     if (this.limitReached() === StopReason.STOP_REASON_MAX_PACKETS) void this.stop(StopReason.STOP_REASON_MAX_PACKETS);
   }
 
@@ -246,7 +357,10 @@ export class CaptureSession {
   }
 
   private flush(final = false): void {
-    if (this.flushTimer) { clearTimeout(this.flushTimer); this.flushTimer = undefined; }
+    if (this.flushTimer) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+    }
     if (this.pendingNames > 0 && !final) {
       this.flushTimer = setTimeout(() => this.flush(), BATCH_FLUSH_MS);
       return;
@@ -269,12 +383,21 @@ export class CaptureSession {
   snapshot(): CounterSnapshot {
     const interfaces: InterfaceCounters[] = [...this.perIface].map(([index, c]) => ({
       interface: this.ifaceNames.get(index) ?? `if${index}`,
-      rxPackets: BigInt(c.rxP), rxBytes: BigInt(c.rxB), txPackets: BigInt(c.txP), txBytes: BigInt(c.txB),
-      otherPackets: BigInt(c.oP), otherBytes: BigInt(c.oB),
+      rxPackets: BigInt(c.rxP),
+      rxBytes: BigInt(c.rxB),
+      txPackets: BigInt(c.txP),
+      txBytes: BigInt(c.txB),
+      otherPackets: BigInt(c.oP),
+      otherBytes: BigInt(c.oB),
     }));
     return {
-      sessionId: this.id, timeNs: nowNs(), interfaces, packets: BigInt(this.packets), bytes: BigInt(this.bytes),
-      kernelDropped: BigInt(this.handle?.kernelDropped() ?? 0), streamDropped: BigInt(this.streamDropped),
+      sessionId: this.id,
+      timeNs: nowNs(),
+      interfaces,
+      packets: BigInt(this.packets),
+      bytes: BigInt(this.bytes),
+      kernelDropped: BigInt(this.handle?.kernelDropped() ?? 0),
+      streamDropped: BigInt(this.streamDropped),
     };
   }
 
@@ -282,11 +405,20 @@ export class CaptureSession {
   async interfaceStats(includeHidden: boolean): Promise<InterfaceStats[]> {
     const all = (await this.handle?.interfaceStats?.().catch(() => undefined)) ?? [];
     const onPath = new Set(this.ifaceNames.values());
-    return all.filter((i) => includeHidden || onPath.has(i.name)).map((i) => ({
-      interface: i.name, rxPackets: BigInt(i.stats.rxPackets), rxBytes: BigInt(i.stats.rxBytes), txPackets: BigInt(i.stats.txPackets), txBytes: BigInt(i.stats.txBytes),
-      rxDropped: BigInt(i.stats.rxDropped), txDropped: BigInt(i.stats.txDropped), rxErrors: BigInt(i.stats.rxErrors), txErrors: BigInt(i.stats.txErrors),
-      onCapturePath: onPath.has(i.name),
-    }));
+    return all
+      .filter((i) => includeHidden || onPath.has(i.name))
+      .map((i) => ({
+        interface: i.name,
+        rxPackets: BigInt(i.stats.rxPackets),
+        rxBytes: BigInt(i.stats.rxBytes),
+        txPackets: BigInt(i.stats.txPackets),
+        txBytes: BigInt(i.stats.txBytes),
+        rxDropped: BigInt(i.stats.rxDropped),
+        txDropped: BigInt(i.stats.txDropped),
+        rxErrors: BigInt(i.stats.rxErrors),
+        txErrors: BigInt(i.stats.txErrors),
+        onCapturePath: onPath.has(i.name),
+      }));
   }
 
   /** Ends the session (idempotent: the first reason wins) and emits the summary. */
@@ -312,21 +444,43 @@ export class CaptureSession {
     this.flush(true);
     const reason = this.stopReason ?? StopReason.STOP_REASON_STOPPED;
     if (this.snapshot().kernelDropped > 0n) {
-      this.events.push({ event: { $case: 'notice', value: { level: Notice_Level.LEVEL_WARNING, code: 'CNSPECT_KERNEL_DROPS', message: `the kernel dropped ${this.handle?.kernelDropped()} packets the capture could not keep up with` } } });
+      this.events.push({
+        event: {
+          $case: 'notice',
+          value: {
+            level: Notice_Level.LEVEL_WARNING,
+            code: 'CNSPECT_KERNEL_DROPS',
+            message: `the kernel dropped ${this.handle?.kernelDropped()} packets the capture could not keep up with`,
+          },
+        },
+      });
     }
     if (this.streamDropped > 0) {
-      this.events.push({ event: { $case: 'notice', value: { level: Notice_Level.LEVEL_WARNING, code: 'CNSPECT_STREAM_DROPS', message: `${this.streamDropped} packets were counted but not sent because the client read too slowly` } } });
+      this.events.push({
+        event: {
+          $case: 'notice',
+          value: {
+            level: Notice_Level.LEVEL_WARNING,
+            code: 'CNSPECT_STREAM_DROPS',
+            message: `${this.streamDropped} packets were counted but not sent because the client read too slowly`,
+          },
+        },
+      });
     }
     const err = this.error;
     this.events.push({
       event: {
         $case: 'summary',
         value: {
-          sessionId: this.id, reason: err ? StopReason.STOP_REASON_ERROR : reason, counters: this.snapshot(),
+          sessionId: this.id,
+          reason: err ? StopReason.STOP_REASON_ERROR : reason,
+          counters: this.snapshot(),
           durationMs: BigInt(Date.now() - this.startedAt),
           errorCode: err ? (err instanceof CnspectError ? err.code : 'CNSPECT_INTERNAL') : '',
           errorMessage: err ? err.message : '',
-          dropReasons: [...this.dropReasons].sort((a, b) => b[1] - a[1]).map(([r, n]) => ({ reason: r, count: BigInt(n) })),
+          dropReasons: [...this.dropReasons]
+            .sort((a, b) => b[1] - a[1])
+            .map(([r, n]) => ({ reason: r, count: BigInt(n) })),
         },
       },
     });

@@ -5,8 +5,14 @@ import type { Dir } from '../packet/decode.js';
 
 /** An interface's own counters, as the OS keeps them. */
 export interface LinkStats {
-  rxPackets: number; rxBytes: number; rxErrors: number; rxDropped: number;
-  txPackets: number; txBytes: number; txErrors: number; txDropped: number;
+  rxPackets: number;
+  rxBytes: number;
+  rxErrors: number;
+  rxDropped: number;
+  txPackets: number;
+  txBytes: number;
+  txErrors: number;
+  txDropped: number;
 }
 
 /** A capture request after validation at the agent boundary. */

@@ -11,11 +11,19 @@ export type BackendKind = (typeof BACKEND_KINDS)[number];
  * The capture backend for the OS this process runs on, or the one asked for. `windowsTools`
  * names a directory of stand-ins for pktmon/vfpctrl/hnsdiag (tests and demos off Windows).
  */
-export function createBackend(kind: BackendKind = 'auto', platform: NodeJS.Platform = process.platform, windowsTools?: string): CaptureBackend {
+export function createBackend(
+  kind: BackendKind = 'auto',
+  platform: NodeJS.Platform = process.platform,
+  windowsTools?: string,
+): CaptureBackend {
   const os = kind === 'auto' ? (platform === 'win32' ? 'windows' : platform === 'linux' ? 'linux' : undefined) : kind;
   if (os === 'linux') return new LinuxTcpdumpBackend();
   if (os === 'windows') return new PktmonBackend(windowsTools ? standInTools(windowsTools) : undefined);
-  throw new CnspectError('CNSPECT_UNSUPPORTED', `no capture backend for ${platform}: cnspect agents run on Linux and Windows nodes`, {
-    hint: 'run the agent on a Linux or Windows node',
-  });
+  throw new CnspectError(
+    'CNSPECT_UNSUPPORTED',
+    `no capture backend for ${platform}: cnspect agents run on Linux and Windows nodes`,
+    {
+      hint: 'run the agent on a Linux or Windows node',
+    },
+  );
 }

@@ -33,11 +33,19 @@ export function parseListen(value: string): string {
 /** --tls-dir DIR takes DIR/ca.crt and this node's DIR/NODE.crt and DIR/NODE.key (the deploy Secret's layout). */
 function agentTlsFiles(flags: AgentFlags): { ca?: string; cert?: string; key?: string } {
   if (!flags.tlsDir) return { ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey };
-  if (flags.tlsCert || flags.tlsKey || flags.tlsCa) throw badFlag('--tls-dir', flags.tlsDir, 'either --tls-dir or --tls-cert/--tls-key/--tls-ca, not both');
-  if (!flags.nodeName) throw badFlag('--tls-dir', flags.tlsDir, 'with --node-name NODE (the certificate DIR/NODE.crt is this node\'s)');
+  if (flags.tlsCert || flags.tlsKey || flags.tlsCa)
+    throw badFlag('--tls-dir', flags.tlsDir, 'either --tls-dir or --tls-cert/--tls-key/--tls-ca, not both');
+  if (!flags.nodeName)
+    throw badFlag('--tls-dir', flags.tlsDir, "with --node-name NODE (the certificate DIR/NODE.crt is this node's)");
   const files = nodeFilesIn(flags.tlsDir, flags.nodeName);
   if (!existsSync(files.cert)) {
-    throw new CnspectError('CNSPECT_TLS', `no certificate for node ${flags.nodeName} in ${flags.tlsDir} (${files.cert})`, { hint: 'a node added after `cnspect deploy` has no certificate yet: run `cnspect cleanup` and `cnspect deploy` again' });
+    throw new CnspectError(
+      'CNSPECT_TLS',
+      `no certificate for node ${flags.nodeName} in ${flags.tlsDir} (${files.cert})`,
+      {
+        hint: 'a node added after `cnspect deploy` has no certificate yet: run `cnspect cleanup` and `cnspect deploy` again',
+      },
+    );
   }
   return files;
 }
@@ -47,20 +55,25 @@ export async function runAgent(flags: AgentFlags, ctx: CliContext): Promise<numb
   const maxSessions = parseIntInRange(flags.maxSessions, '--max-sessions', 1, 64);
   const streamBudgetBytes = parseSize(flags.streamBudget, '--stream-budget');
   if (streamBudgetBytes < 1 << 20) throw badFlag('--stream-budget', flags.streamBudget, 'at least 1M');
-  if (!(BACKEND_KINDS as readonly string[]).includes(flags.backend)) throw badFlag('--backend', flags.backend, BACKEND_KINDS.join(', '));
+  if (!(BACKEND_KINDS as readonly string[]).includes(flags.backend))
+    throw badFlag('--backend', flags.backend, BACKEND_KINDS.join(', '));
   const backend = createBackend(flags.backend as BackendKind, process.platform, flags.windowsTools);
   if (backend.os === 'linux') requireRoot('cnspect agent');
   const tls = readTlsFiles(agentTlsFiles(flags), 'the agent');
   // A previous agent killed hard may have left a pktmon session and its filters behind.
-  for (const line of (await backend.cleanupLeftovers?.()) ?? []) ctx.err.write(`cnspect agent: leftover cleanup: ${line}\n`);
+  for (const line of (await backend.cleanupLeftovers?.()) ?? [])
+    ctx.err.write(`cnspect agent: leftover cleanup: ${line}\n`);
   const agent = new Agent(backend, { maxSessions, streamBudgetBytes }, flags.nodeName);
-  if (!(LOG_FORMATS as readonly string[]).includes(flags.logFormat)) throw badFlag('--log-format', flags.logFormat, LOG_FORMATS.join(', '));
+  if (!(LOG_FORMATS as readonly string[]).includes(flags.logFormat))
+    throw badFlag('--log-format', flags.logFormat, LOG_FORMATS.join(', '));
   const server = await serveAgent(agent, { listen, tls, audit: auditWriter(ctx.err, flags.logFormat as LogFormat) });
   await backend.warmUp?.();
   const bound = listen.replace(/:\d+$/, `:${server.port}`); // port 0 = any free port
   ctx.err.write(`cnspect agent ${agent.node}: listening on ${bound} (mTLS)\n`);
   await new Promise<void>((resolve) => {
-    const stop = (): void => { resolve(); };
+    const stop = (): void => {
+      resolve();
+    };
     ctx.signals.once('SIGINT', stop);
     ctx.signals.once('SIGTERM', stop);
   });
@@ -73,17 +86,33 @@ export async function runAgent(flags: AgentFlags, ctx: CliContext): Promise<numb
 export function agentCommand(ctx: CliContext, setExit: (code: number) => void): Command {
   return new Command('agent')
     .summary('run the node agent (gRPC, mutual TLS)')
-    .description('Serve this node\'s capture API. Clients must present a certificate signed by --tls-ca.')
+    .description("Serve this node's capture API. Clients must present a certificate signed by --tls-ca.")
     .requiredOption('--listen <host:port>', 'address to listen on')
     .option('--tls-cert <file>', 'agent certificate (PEM)')
     .option('--tls-key <file>', 'agent private key (PEM)')
     .option('--tls-ca <file>', 'CA that signs client certificates (PEM)')
-    .option('--tls-dir <dir>', 'instead of the three above: DIR/ca.crt and this node\'s DIR/NODE.crt, DIR/NODE.key (needs --node-name)')
+    .option(
+      '--tls-dir <dir>',
+      "instead of the three above: DIR/ca.crt and this node's DIR/NODE.crt, DIR/NODE.key (needs --node-name)",
+    )
     .option('--max-sessions <n>', 'concurrent capture sessions allowed', '8')
-    .option('--stream-budget <size>', 'memory all sessions together may hold for slow clients before counting stream drops', '192M')
-    .option('--log-format <format>', `audit lines (connections, sessions, refusals): ${LOG_FORMATS.join(' or ')}`, 'text')
+    .option(
+      '--stream-budget <size>',
+      'memory all sessions together may hold for slow clients before counting stream drops',
+      '192M',
+    )
+    .option(
+      '--log-format <format>',
+      `audit lines (connections, sessions, refusals): ${LOG_FORMATS.join(' or ')}`,
+      'text',
+    )
     .option('--node-name <name>', 'name reported to clients (default: host name)')
     .option('--backend <kind>', `capture backend: ${BACKEND_KINDS.join(', ')} (auto = this OS)`, 'auto')
-    .option('--windows-tools <dir>', 'directory of stand-ins for pktmon/vfpctrl/hnsdiag (NAME.mjs), for testing the Windows backend off Windows')
-    .action(async (flags: AgentFlags) => { setExit(await runAgent(flags, ctx)); });
+    .option(
+      '--windows-tools <dir>',
+      'directory of stand-ins for pktmon/vfpctrl/hnsdiag (NAME.mjs), for testing the Windows backend off Windows',
+    )
+    .action(async (flags: AgentFlags) => {
+      setExit(await runAgent(flags, ctx));
+    });
 }

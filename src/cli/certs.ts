@@ -15,7 +15,11 @@ export function parseNodeFlag(value: string): { name: string; hosts: string[] } 
   const m = /^([^=,]+)=(.*)$/.exec(value.trim());
   const hosts = (m?.[2] ?? '').split(',').map((h) => h.trim());
   if (!m || hosts.includes('')) {
-    throw badFlag('--node', value, 'NAME=HOST[,HOST…]: the node name, "=", and the addresses or names it is reached by, e.g. node1=10.0.0.5');
+    throw badFlag(
+      '--node',
+      value,
+      'NAME=HOST[,HOST…]: the node name, "=", and the addresses or names it is reached by, e.g. node1=10.0.0.5',
+    );
   }
   return { name: m[1]!.trim(), hosts };
 }
@@ -23,30 +27,58 @@ export function parseNodeFlag(value: string): { name: string; hosts: string[] } 
 export async function runCertsInit(dir: string, flags: CertsInitFlags, ctx: CliContext): Promise<number> {
   const { initCertificates, initNodeCertificates } = await import('../tls/certs.js'); // heavy: loaded only here
   if (flags.node?.length) {
-    if (flags.host?.length) throw new CnspectError('CNSPECT_BAD_FLAG', '--host and --node cannot be combined', { hint: '--node NAME=HOST for each node, or --host for one agent' });
+    if (flags.host?.length)
+      throw new CnspectError('CNSPECT_BAD_FLAG', '--host and --node cannot be combined', {
+        hint: '--node NAME=HOST for each node, or --host for one agent',
+      });
     const nodes = flags.node.map(parseNodeFlag);
     const files = await initNodeCertificates(dir, nodes);
     ctx.out.write(`${files.join('\n')}\n`);
-    ctx.err.write(`agent on each node:  cnspect agent --listen 0.0.0.0:${DEFAULT_AGENT_PORT} --tls-dir ${dir} --node-name NODE  (NODE: ${nodes.map((n) => n.name).join(', ')})\n`);
+    ctx.err.write(
+      `agent on each node:  cnspect agent --listen 0.0.0.0:${DEFAULT_AGENT_PORT} --tls-dir ${dir} --node-name NODE  (NODE: ${nodes.map((n) => n.name).join(', ')})\n`,
+    );
     return 0;
   }
   const list = splitList(flags.host, '--host');
-  if (list.length === 0) throw badFlag('--host', '', 'one or more host names or IPs the agent is reached by, e.g. --host 10.0.0.5 --host node1');
+  if (list.length === 0)
+    throw badFlag(
+      '--host',
+      '',
+      'one or more host names or IPs the agent is reached by, e.g. --host 10.0.0.5 --host node1',
+    );
   const files = await initCertificates(dir, list);
   ctx.out.write(`${files.join('\n')}\n`);
-  ctx.err.write(`agent:  cnspect agent --listen 0.0.0.0:${DEFAULT_AGENT_PORT} --tls-cert ${dir}/agent.crt --tls-key ${dir}/agent.key --tls-ca ${dir}/ca.crt\n`);
+  ctx.err.write(
+    `agent:  cnspect agent --listen 0.0.0.0:${DEFAULT_AGENT_PORT} --tls-cert ${dir}/agent.crt --tls-key ${dir}/agent.key --tls-ca ${dir}/ca.crt\n`,
+  );
   return 0;
 }
 
 export function certsCommand(ctx: CliContext, setExit: (code: number) => void): Command {
   const certs = new Command('certs').summary('create mTLS material for agents and clients');
-  certs.command('init')
-    .description('Create (or reuse) a CA in DIR, issue agent certificates naming their node, and a client certificate.\n' +
-      'With --host: one agent certificate (agent.crt) named by the first host. With --node: one per node (NODE.crt).')
+  certs
+    .command('init')
+    .description(
+      'Create (or reuse) a CA in DIR, issue agent certificates naming their node, and a client certificate.\n' +
+        'With --host: one agent certificate (agent.crt) named by the first host. With --node: one per node (NODE.crt).',
+    )
     .argument('<dir>', 'directory to write ca.crt, agent.crt/key or NODE.crt/key, client.crt/key into')
-    .option('--host <name>', 'host name or IP the one agent is reached by; the first names it (repeatable, comma-separated)', collect)
-    .option('--node <name=hosts>', 'a node and the addresses it is reached by, e.g. node1=10.0.0.5 (repeatable)', collect)
-    .addHelpText('after', '\nExamples:\n  cnspect certs init ./tls --host 10.0.0.5\n  cnspect certs init ./tls --node node1=10.0.0.5 --node node2=10.0.0.6')
-    .action(async (dir: string, flags: CertsInitFlags) => { setExit(await runCertsInit(dir, flags, ctx)); });
+    .option(
+      '--host <name>',
+      'host name or IP the one agent is reached by; the first names it (repeatable, comma-separated)',
+      collect,
+    )
+    .option(
+      '--node <name=hosts>',
+      'a node and the addresses it is reached by, e.g. node1=10.0.0.5 (repeatable)',
+      collect,
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  cnspect certs init ./tls --host 10.0.0.5\n  cnspect certs init ./tls --node node1=10.0.0.5 --node node2=10.0.0.6',
+    )
+    .action(async (dir: string, flags: CertsInitFlags) => {
+      setExit(await runCertsInit(dir, flags, ctx));
+    });
   return certs;
 }

@@ -27,7 +27,13 @@ export async function localCounters(includeHidden = false): Promise<CountersResp
   const out: CountersResponse[] = [];
   for (const path of listLocalSockets()) {
     const agent = new RemoteAgent(`unix:${path}`, undefined, `local:${path}`);
-    try { out.push(await agent.counters('', includeHidden)); } catch { /* the capture ended between listing and asking */ } finally { await agent.close(); }
+    try {
+      out.push(await agent.counters('', includeHidden));
+    } catch {
+      /* the capture ended between listing and asking */
+    } finally {
+      await agent.close();
+    }
   }
   return out;
 }
@@ -39,14 +45,28 @@ export async function localCounters(includeHidden = false): Promise<CountersResp
 export function renderCounters(responses: CountersResponse[], format: 'text' | 'json'): string {
   const sessions = responses.flatMap((r) => r.sessions.map((s) => ({ node: r.node, s })));
   if (format === 'json') {
-    return JSON.stringify(sessions.map(({ node, s }) => ({
-      node, sessionId: s.sessionId, interface: s.interface, netns: s.netns, filter: s.bpfExpression,
-      ...(s.counters ? { counters: countersJson(node, s.counters) } : {}),
-      interfaceStats: s.interfaces.map((i) => ({
-        interface: i.interface, onCapturePath: i.onCapturePath, rxPackets: Number(i.rxPackets), rxBytes: Number(i.rxBytes), txPackets: Number(i.txPackets), txBytes: Number(i.txBytes),
-        rxDropped: Number(i.rxDropped), txDropped: Number(i.txDropped), rxErrors: Number(i.rxErrors), txErrors: Number(i.txErrors),
+    return JSON.stringify(
+      sessions.map(({ node, s }) => ({
+        node,
+        sessionId: s.sessionId,
+        interface: s.interface,
+        netns: s.netns,
+        filter: s.bpfExpression,
+        ...(s.counters ? { counters: countersJson(node, s.counters) } : {}),
+        interfaceStats: s.interfaces.map((i) => ({
+          interface: i.interface,
+          onCapturePath: i.onCapturePath,
+          rxPackets: Number(i.rxPackets),
+          rxBytes: Number(i.rxBytes),
+          txPackets: Number(i.txPackets),
+          txBytes: Number(i.txBytes),
+          rxDropped: Number(i.rxDropped),
+          txDropped: Number(i.txDropped),
+          rxErrors: Number(i.rxErrors),
+          txErrors: Number(i.txErrors),
+        })),
       })),
-    })));
+    );
   }
   const rows: string[][] = [];
   for (const { node, s } of sessions) {
@@ -56,32 +76,74 @@ export function renderCounters(responses: CountersResponse[], format: 'text' | '
     for (const name of names) {
       const m = matched.get(name);
       const st = s.interfaces.find((i) => i.interface === name);
-      rows.push([safe(node), s.sessionId, `${safe(name)}${st && !st.onCapturePath ? ' (hidden)' : ''}`,
-        m ? `${m.rxPackets}/${m.rxBytes}` : '-', m ? `${m.txPackets}/${m.txBytes}` : '-',
-        st ? `${st.rxDropped}/${st.txDropped}` : '-', st ? `${st.rxErrors}/${st.txErrors}` : '-', st ? `${st.rxPackets}/${st.txPackets}` : '-']);
+      rows.push([
+        safe(node),
+        s.sessionId,
+        `${safe(name)}${st && !st.onCapturePath ? ' (hidden)' : ''}`,
+        m ? `${m.rxPackets}/${m.rxBytes}` : '-',
+        m ? `${m.txPackets}/${m.txBytes}` : '-',
+        st ? `${st.rxDropped}/${st.txDropped}` : '-',
+        st ? `${st.rxErrors}/${st.txErrors}` : '-',
+        st ? `${st.rxPackets}/${st.txPackets}` : '-',
+      ]);
     }
-    if (c) rows.push([safe(node), s.sessionId, 'CAPTURE', `${c.packets} pkts`, `${c.bytes} bytes`, `kernel drops ${c.kernelDropped}`, `stream drops ${c.streamDropped}`, '']);
+    if (c)
+      rows.push([
+        safe(node),
+        s.sessionId,
+        'CAPTURE',
+        `${c.packets} pkts`,
+        `${c.bytes} bytes`,
+        `kernel drops ${c.kernelDropped}`,
+        `stream drops ${c.streamDropped}`,
+        '',
+      ]);
   }
-  return table(['NODE', 'SESSION', 'INTERFACE', 'MATCHED RX PKTS/BYTES', 'MATCHED TX PKTS/BYTES', 'IF DROPS RX/TX', 'IF ERRORS RX/TX', 'IF PKTS RX/TX'], rows);
+  return table(
+    [
+      'NODE',
+      'SESSION',
+      'INTERFACE',
+      'MATCHED RX PKTS/BYTES',
+      'MATCHED TX PKTS/BYTES',
+      'IF DROPS RX/TX',
+      'IF ERRORS RX/TX',
+      'IF PKTS RX/TX',
+    ],
+    rows,
+  );
 }
 
 export async function runCounter(flags: CounterFlags, ctx: CliContext): Promise<number> {
   const format = flags.output === undefined ? 'text' : parseOutputFormat(flags.output);
   const { parseServerKind, askWcnspectNodes } = await import('./wcnspect.js');
-  if (parseServerKind(flags.serverKind) === 'wcnspect') return askWcnspectNodes(flags, 'counter', ctx, (srv) => srv.counters(flags.includeHidden ?? false));
-  const remote = flags.inventory !== undefined || flags.kubeconfig !== undefined || flags.context !== undefined || (flags.nodes?.length ?? 0) > 0;
+  if (parseServerKind(flags.serverKind) === 'wcnspect')
+    return askWcnspectNodes(flags, 'counter', ctx, (srv) => srv.counters(flags.includeHidden ?? false));
+  const remote =
+    flags.inventory !== undefined ||
+    flags.kubeconfig !== undefined ||
+    flags.context !== undefined ||
+    (flags.nodes?.length ?? 0) > 0;
   let responses: CountersResponse[];
   let failure: FleetFailure | undefined;
   if (remote) {
     const { askNodes } = await import('./inventory-agents.js');
-    ({ results: responses, failure } = await askNodes(flags, flags.nodes, ctx, 'counter', (agent) => agent.counters('', flags.includeHidden ?? false)));
-  }
-  else {
-    try { responses = await localCounters(flags.includeHidden ?? false); } catch (err) { ctx.err.write(`${describeError(err)}\n`); return 1; }
+    ({ results: responses, failure } = await askNodes(flags, flags.nodes, ctx, 'counter', (agent) =>
+      agent.counters('', flags.includeHidden ?? false),
+    ));
+  } else {
+    try {
+      responses = await localCounters(flags.includeHidden ?? false);
+    } catch (err) {
+      ctx.err.write(`${describeError(err)}\n`);
+      return 1;
+    }
   }
   if (responses.every((r) => r.sessions.length === 0)) {
     if (format === 'json') ctx.out.write('[]\n');
-    ctx.err.write(`no capture is running on ${remote ? 'those nodes' : 'this host'} (start one with \`cnspect capture\`)\n`);
+    ctx.err.write(
+      `no capture is running on ${remote ? 'those nodes' : 'this host'} (start one with \`cnspect capture\`)\n`,
+    );
   } else ctx.out.write(`${renderCounters(responses, format)}\n`);
   return fleetExit(failure, ctx.err);
 }
@@ -89,7 +151,9 @@ export async function runCounter(flags: CounterFlags, ctx: CliContext): Promise<
 export function counterCommand(ctx: CliContext, setExit: (code: number) => void): Command {
   return new Command('counter')
     .summary('live packet counters of running captures')
-    .description('Show the per-interface, per-direction counters of the captures running now (start one with `cnspect capture`).')
+    .description(
+      'Show the per-interface, per-direction counters of the captures running now (start one with `cnspect capture`).',
+    )
     .option('-n, --nodes <nodes>', 'only these nodes (comma-separated)', collect)
     .option('-i, --include-hidden', 'also list the interfaces off the capture path')
     .option('-o, --output <format>', 'text or json', 'text')
@@ -98,5 +162,7 @@ export function counterCommand(ctx: CliContext, setExit: (code: number) => void)
     .option('--context <name>', 'kubeconfig context to use')
     .option('--transport <kind>', 'tunnel (default with a kubeconfig) or direct')
     .option('--server-kind <kind>', 'cnspect agents, or existing wcnspect servers (their text answers)', 'cnspect')
-    .action(async (flags: CounterFlags) => { setExit(await runCounter(flags, ctx)); });
+    .action(async (flags: CounterFlags) => {
+      setExit(await runCounter(flags, ctx));
+    });
 }

@@ -21,18 +21,31 @@ export function parseCaptureType(value: string): CaptureType {
 
 /** -d/--time in seconds (decimals allowed), 0 = until Ctrl+C; returns milliseconds. */
 export function parseDurationSeconds(value: string, flag = '--time'): number {
-  if (!/^\d+(\.\d{1,3})?$/.test(value.trim())) throw badFlag(flag, value, 'a number of seconds >= 0 (0 = until Ctrl+C)');
+  if (!/^\d+(\.\d{1,3})?$/.test(value.trim()))
+    throw badFlag(flag, value, 'a number of seconds >= 0 (0 = until Ctrl+C)');
   const ms = Math.round(Number(value) * 1000);
   if (ms > 24 * 3600 * 1000) throw badFlag(flag, value, 'at most 86400 seconds');
   return ms;
 }
 
 export function parseIntInRange(value: string, flag: string, min: number, max: number): number {
-  if (!/^\d+$/.test(value.trim()) || Number(value) < min || Number(value) > max) throw badFlag(flag, value, `a whole number from ${min} to ${max}`);
+  if (!/^\d+$/.test(value.trim()) || Number(value) < min || Number(value) > max)
+    throw badFlag(flag, value, `a whole number from ${min} to ${max}`);
   return Number(value);
 }
 
-const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, KB: 1024, KIB: 1024, M: 1 << 20, MB: 1 << 20, MIB: 1 << 20, G: 1 << 30, GB: 1 << 30, GIB: 1 << 30 };
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  K: 1024,
+  KB: 1024,
+  KIB: 1024,
+  M: 1 << 20,
+  MB: 1 << 20,
+  MIB: 1 << 20,
+  G: 1 << 30,
+  GB: 1 << 30,
+  GIB: 1 << 30,
+};
 
 /** Byte sizes such as 1000, 64K, 10M, 2GiB. */
 export function parseSize(value: string, flag: string): number {
@@ -41,7 +54,6 @@ export function parseSize(value: string, flag: string): number {
   if (!m || unit === undefined) throw badFlag(flag, value, 'a byte count such as 1000000, 64K, 10M or 2G');
   return Number(m[1]) * unit;
 }
-
 
 export function parseOutputFormat(value: string): OutputFormat {
   const v = value.trim().toLowerCase();
@@ -56,8 +68,14 @@ export function collect(value: string, previous: string[] = []): string[] {
 
 /** Filter flags `--not` may negate, by every spelling, and the hidden flag each becomes. */
 const NEGATABLE: Record<string, string> = {
-  '-i': '--not-ips', '--ips': '--not-ips', '-m': '--not-macs', '--macs': '--not-macs',
-  '-r': '--not-ports', '--ports': '--not-ports', '-t': '--not-protocols', '--protocols': '--not-protocols',
+  '-i': '--not-ips',
+  '--ips': '--not-ips',
+  '-m': '--not-macs',
+  '--macs': '--not-macs',
+  '-r': '--not-ports',
+  '--ports': '--not-ports',
+  '-t': '--not-protocols',
+  '--protocols': '--not-protocols',
 };
 
 /**
@@ -68,8 +86,14 @@ export function expandNot(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--') { out.push(...argv.slice(i)); break; }
-    if (a !== '--not') { out.push(a); continue; }
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (a !== '--not') {
+      out.push(a);
+      continue;
+    }
     const next = argv[i + 1];
     const allowed = 'a filter flag right after it: -i/--ips, -m/--macs, -r/--ports or -t/--protocols, e.g. --not -r 22';
     if (next === undefined) throw badFlag('--not', '(nothing after it)', allowed);

@@ -3,7 +3,8 @@
 import type { FleetFailure, FleetNotice } from '../fleet/fan-out.js';
 
 export function fleetNoticeText(n: FleetNotice, what: string): string {
-  if (n.kind === 'stopping') return `stopping ${n.running.length} ${what}${n.running.length === 1 ? '' : 's'}… (Ctrl+C again to quit at once)\n`;
+  if (n.kind === 'stopping')
+    return `stopping ${n.running.length} ${what}${n.running.length === 1 ? '' : 's'}… (Ctrl+C again to quit at once)\n`;
   return `quitting at once: final counts were not collected from ${n.labels.join(', ')}\n`;
 }
 
@@ -14,5 +15,8 @@ export function fleetExit(failure: FleetFailure | undefined, err: NodeJS.Writabl
 }
 
 /** Reports a node's failure the moment it happens. */
-export const nodeFailedWriter = (err: NodeJS.WritableStream, describe: (e: unknown) => string) =>
-  (label: string, e: unknown): void => { err.write(`${label}: FAILED ${describe(e)}\n`); };
+export const nodeFailedWriter =
+  (err: NodeJS.WritableStream, describe: (e: unknown) => string) =>
+  (label: string, e: unknown): void => {
+    err.write(`${label}: FAILED ${describe(e)}\n`);
+  };

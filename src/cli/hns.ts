@@ -9,19 +9,34 @@ import type { CliContext } from './context.js';
 import { collect } from './flags.js';
 
 export const HNS_SECTIONS: Record<string, DatapathSection> = {
-  all: DatapathSection.DATAPATH_SECTION_ALL, endpoints: DatapathSection.DATAPATH_SECTION_ENDPOINTS, loadbalancers: DatapathSection.DATAPATH_SECTION_LOADBALANCERS,
-  namespaces: DatapathSection.DATAPATH_SECTION_NAMESPACES, networks: DatapathSection.DATAPATH_SECTION_NETWORKS,
+  all: DatapathSection.DATAPATH_SECTION_ALL,
+  endpoints: DatapathSection.DATAPATH_SECTION_ENDPOINTS,
+  loadbalancers: DatapathSection.DATAPATH_SECTION_LOADBALANCERS,
+  namespaces: DatapathSection.DATAPATH_SECTION_NAMESPACES,
+  networks: DatapathSection.DATAPATH_SECTION_NETWORKS,
 };
 
-export interface HnsFlags { nodes?: string[]; json?: boolean; inventory?: string; kubeconfig?: string; context?: string; transport?: string; serverKind?: string }
+export interface HnsFlags {
+  nodes?: string[];
+  json?: boolean;
+  inventory?: string;
+  kubeconfig?: string;
+  context?: string;
+  transport?: string;
+  serverKind?: string;
+}
 
 /** JSON form of one node's datapath; pods named from the inventory where their IPs are known. */
 export function datapathJson(r: DatapathResponse, pods: Map<string, string>): Record<string, unknown> {
   return {
-    node: r.node, os: r.os,
+    node: r.node,
+    os: r.os,
     endpoints: r.endpoints.map((e) => ({ ...e, pod: e.ips.map((ip) => pods.get(ip)).find(Boolean) ?? null })),
     networks: r.networks,
-    loadBalancers: r.loadBalancers.map((l) => ({ ...l, backends: l.backends.map((b) => ({ ...b, pod: pods.get(b.ip) ?? null })) })),
+    loadBalancers: r.loadBalancers.map((l) => ({
+      ...l,
+      backends: l.backends.map((b) => ({ ...b, pod: pods.get(b.ip) ?? null })),
+    })),
     namespaces: r.namespaces.map((n) => ({ ...n, inode: Number(n.inode) })),
     raw: JSON.parse(r.rawJson || '{}') as unknown,
   };
@@ -29,14 +44,59 @@ export function datapathJson(r: DatapathResponse, pods: Map<string, string>): Re
 
 export function renderDatapath(r: DatapathResponse, pods: Map<string, string>): string {
   const parts: string[] = [`node ${safe(r.node)} (${r.os})`];
-  if (r.endpoints.length) parts.push(table(['ENDPOINT', 'POD', 'IPS', 'MAC', 'HOST INTERFACE', 'NETWORK'],
-    r.endpoints.map((e) => [safe(e.name), e.ips.map((ip) => pods.get(ip)).find(Boolean) ?? '-', e.ips.join(','), e.mac, safe(e.hostInterface), safe(e.network)])));
-  if (r.networks.length) parts.push(table(['NETWORK', 'TYPE', 'SUBNETS', 'GATEWAYS', 'INTERFACES', 'VNI'],
-    r.networks.map((n) => [safe(n.name), n.type, n.subnets.join(','), n.gateways.join(',') || '-', n.interfaces.map(safe).join(',') || '-', n.vni ? String(n.vni) : '-'])));
-  if (r.loadBalancers.length) parts.push(table(['VIP', 'PORT', 'PROTOCOL', 'BACKENDS', 'SOURCE'],
-    r.loadBalancers.map((l) => [l.vip, String(l.port), l.protocol || '-', l.backends.map((b) => `${b.ip}:${b.port}${pods.get(b.ip) ? ` (${pods.get(b.ip)})` : ''}`).join(', '), l.source])));
-  if (r.namespaces.length) parts.push(table(['NAMESPACE', 'INODE', 'INTERFACES', 'ENDPOINT IPS'],
-    r.namespaces.map((n) => [n.name || '(node)', String(n.inode), n.interfaces.map((i) => `${safe(i.name)}${i.addresses.length ? `[${i.addresses.join(',')}]` : ''}`).join(' '), n.endpointIps.join(',') || '-'])));
+  if (r.endpoints.length)
+    parts.push(
+      table(
+        ['ENDPOINT', 'POD', 'IPS', 'MAC', 'HOST INTERFACE', 'NETWORK'],
+        r.endpoints.map((e) => [
+          safe(e.name),
+          e.ips.map((ip) => pods.get(ip)).find(Boolean) ?? '-',
+          e.ips.join(','),
+          e.mac,
+          safe(e.hostInterface),
+          safe(e.network),
+        ]),
+      ),
+    );
+  if (r.networks.length)
+    parts.push(
+      table(
+        ['NETWORK', 'TYPE', 'SUBNETS', 'GATEWAYS', 'INTERFACES', 'VNI'],
+        r.networks.map((n) => [
+          safe(n.name),
+          n.type,
+          n.subnets.join(','),
+          n.gateways.join(',') || '-',
+          n.interfaces.map(safe).join(',') || '-',
+          n.vni ? String(n.vni) : '-',
+        ]),
+      ),
+    );
+  if (r.loadBalancers.length)
+    parts.push(
+      table(
+        ['VIP', 'PORT', 'PROTOCOL', 'BACKENDS', 'SOURCE'],
+        r.loadBalancers.map((l) => [
+          l.vip,
+          String(l.port),
+          l.protocol || '-',
+          l.backends.map((b) => `${b.ip}:${b.port}${pods.get(b.ip) ? ` (${pods.get(b.ip)})` : ''}`).join(', '),
+          l.source,
+        ]),
+      ),
+    );
+  if (r.namespaces.length)
+    parts.push(
+      table(
+        ['NAMESPACE', 'INODE', 'INTERFACES', 'ENDPOINT IPS'],
+        r.namespaces.map((n) => [
+          n.name || '(node)',
+          String(n.inode),
+          n.interfaces.map((i) => `${safe(i.name)}${i.addresses.length ? `[${i.addresses.join(',')}]` : ''}`).join(' '),
+          n.endpointIps.join(',') || '-',
+        ]),
+      ),
+    );
   return parts.join('\n\n');
 }
 
@@ -44,19 +104,28 @@ export async function runHns(sectionName: string, flags: HnsFlags, ctx: CliConte
   const section = HNS_SECTIONS[sectionName];
   if (section === undefined) throw badFlag('hns section', sectionName, Object.keys(HNS_SECTIONS).join(', '));
   const { parseServerKind, askWcnspectNodes } = await import('./wcnspect.js');
-  if (parseServerKind(flags.serverKind) === 'wcnspect') return askWcnspectNodes(flags, `hns ${sectionName}`, ctx, (srv) => srv.hcnLogs(sectionName, flags.json ?? false));
+  if (parseServerKind(flags.serverKind) === 'wcnspect')
+    return askWcnspectNodes(flags, `hns ${sectionName}`, ctx, (srv) => srv.hcnLogs(sectionName, flags.json ?? false));
   const { askNodes } = await import('./inventory-agents.js');
   const { podNamesByIp } = await import('../cluster/targets.js');
-  const { inventory, results: ok, failure } = await askNodes(flags, flags.nodes, ctx, `hns ${sectionName}`, (agent) => agent.datapath(section));
+  const {
+    inventory,
+    results: ok,
+    failure,
+  } = await askNodes(flags, flags.nodes, ctx, `hns ${sectionName}`, (agent) => agent.datapath(section));
   const pods = podNamesByIp(inventory);
-  ctx.out.write(flags.json ? `${JSON.stringify(ok.map((r) => datapathJson(r, pods)))}\n` : `${ok.map((r) => renderDatapath(r, pods)).join('\n\n')}\n`);
+  ctx.out.write(
+    flags.json
+      ? `${JSON.stringify(ok.map((r) => datapathJson(r, pods)))}\n`
+      : `${ok.map((r) => renderDatapath(r, pods)).join('\n\n')}\n`,
+  );
   return fleetExit(failure, ctx.err);
 }
 
 export function hnsCommand(ctx: CliContext, setExit: (code: number) => void): Command {
   return new Command('hns')
     .summary('datapath state of nodes (endpoints, networks, load balancers, namespaces)')
-    .description('Each node\'s datapath state in one schema for Linux and Windows nodes (docs/datapath.md).')
+    .description("Each node's datapath state in one schema for Linux and Windows nodes (docs/datapath.md).")
     .argument('<section>', Object.keys(HNS_SECTIONS).join(', '))
     .option('-n, --nodes <nodes>', 'only these nodes (comma-separated)', collect)
     .option('-d, --json', 'JSON, with the raw platform readings beside the normalised fields')
@@ -65,5 +134,7 @@ export function hnsCommand(ctx: CliContext, setExit: (code: number) => void): Co
     .option('--context <name>', 'kubeconfig context to use')
     .option('--transport <kind>', 'tunnel (default with a kubeconfig) or direct')
     .option('--server-kind <kind>', 'cnspect agents, or existing wcnspect servers (their text answers)', 'cnspect')
-    .action(async (section: string, flags: HnsFlags) => { setExit(await runHns(section, flags, ctx)); });
+    .action(async (section: string, flags: HnsFlags) => {
+      setExit(await runHns(section, flags, ctx));
+    });
 }

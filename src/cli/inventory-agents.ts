@@ -22,17 +22,29 @@ export interface TargetFlags {
   transport?: string;
 }
 
-export async function askNodes<T>(flags: TargetFlags, names: string[] | undefined, ctx: CliContext, what: string,
-  ask: (agent: Connection['api']) => Promise<T>): Promise<PerNode<T>> {
+export async function askNodes<T>(
+  flags: TargetFlags,
+  names: string[] | undefined,
+  ctx: CliContext,
+  what: string,
+  ask: (agent: Connection['api']) => Promise<T>,
+): Promise<PerNode<T>> {
   const wanted = splitList(names, '--nodes'); // refused before any cluster is asked
   const transport = transportOf(flags);
   const port = flags.port ? Number(flags.port) : DEFAULT_AGENT_PORT;
   const { findNodes } = await import('../cluster/targets.js');
-  const inventory = await loadTargets({ inventory: flags.inventory, kubeconfig: flags.kubeconfig, context: flags.context, agentPort: port }, what);
+  const inventory = await loadTargets(
+    { inventory: flags.inventory, kubeconfig: flags.kubeconfig, context: flags.context, agentPort: port },
+    what,
+  );
   const nodes = wanted.length ? findNodes(inventory, wanted) : inventory.nodes;
   const reach = { inventory, tls: clientTls(inventory), transport, port };
   return withConnections(reach, nodes, async (conns) => {
-    const { answers, failure } = await askEach(conns.map((c) => ({ name: c.node.name, c })), ({ c }) => ask(c.api), nodeFailedWriter(ctx.err, describeError));
+    const { answers, failure } = await askEach(
+      conns.map((c) => ({ name: c.node.name, c })),
+      ({ c }) => ask(c.api),
+      nodeFailedWriter(ctx.err, describeError),
+    );
     return { inventory, results: answers.map((a) => a.value), failure };
   });
 }

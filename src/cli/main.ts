@@ -22,11 +22,17 @@ export function pipeSafeStdout(stdout: NodeJS.WriteStream, signals: NodeJS.Event
   let broken = false;
   stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
-    if (!broken) { broken = true; signals.emit('EPIPE'); }
+    if (!broken) {
+      broken = true;
+      signals.emit('EPIPE');
+    }
   });
   return new Writable({
     write(chunk: Buffer, _encoding, done) {
-      if (broken) { done(); return; }
+      if (broken) {
+        done();
+        return;
+      }
       stdout.write(chunk, () => done()); // an EPIPE arrives through the 'error' listener above
     },
   });
@@ -43,14 +49,26 @@ export function defaultContext(): CliContext {
 
 export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
   const program = new Command('cnspect')
-    .description('Container networking stack inspector: capture packets, read counters and datapath state on Kubernetes nodes.')
+    .description(
+      'Container networking stack inspector: capture packets, read counters and datapath state on Kubernetes nodes.',
+    )
     .version(VERSION)
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) })
     .exitOverride();
-  const commands = [captureCommand, counterCommand, vfpCounterCommand, hnsCommand, agentCommand, certsCommand, labCommand].map((make) => make(ctx, setExit));
+  const commands = [
+    captureCommand,
+    counterCommand,
+    vfpCounterCommand,
+    hnsCommand,
+    agentCommand,
+    certsCommand,
+    labCommand,
+  ].map((make) => make(ctx, setExit));
   for (const cmd of [...commands, ...deployCommands(ctx, setExit)]) {
-    program.addCommand(cmd.exitOverride().configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) }));
+    program.addCommand(
+      cmd.exitOverride().configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) }),
+    );
   }
   return program;
 }
@@ -58,13 +76,17 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
 /** Runs the CLI; returns the exit code (never calls process.exit, so it can be tested in-process). */
 export async function main(argv: string[], ctx: CliContext = defaultContext()): Promise<number> {
   let code = 0;
-  const program = buildProgram(ctx, (c) => { code = c; });
+  const program = buildProgram(ctx, (c) => {
+    code = c;
+  });
   try {
     await program.parseAsync(argv[0] === 'capture' ? expandNot(argv) : argv, { from: 'user' });
     return code;
   } catch (err) {
     if (err instanceof CommanderError) {
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help'
+        ? 0
+        : 2;
     }
     ctx.err.write(`${describeError(err)}\n`);
     return err instanceof CnspectError ? err.exitCode : 1;

@@ -16,25 +16,47 @@ export interface Connection {
 export function failingAgent(err: unknown): Connection['api'] {
   const fail = (): Promise<never> => Promise.reject(err);
   return {
-    info: fail, stopCapture: fail, counters: fail, portCounters: fail, datapath: fail, close: async () => undefined,
-    capture: async function* () { yield* []; throw err; },
+    info: fail,
+    stopCapture: fail,
+    counters: fail,
+    portCounters: fail,
+    datapath: fail,
+    close: async () => undefined,
+    capture: async function* () {
+      yield* [];
+      throw err;
+    },
   };
 }
 
-export async function connectAgent(inventory: Inventory, node: InventoryNode, tls: TlsMaterial, transport: Transport, port: number): Promise<Connection> {
+export async function connectAgent(
+  inventory: Inventory,
+  node: InventoryNode,
+  tls: TlsMaterial,
+  transport: Transport,
+  port: number,
+): Promise<Connection> {
   const kubeConfig = (inventory as { kubeConfig?: import('@kubernetes/client-node').KubeConfig }).kubeConfig;
   if (transport === 'tunnel' && kubeConfig) {
     const { openTunnel } = await import('./tunnel.js');
     const { DEFAULT_AGENT_NAMESPACE } = await import('./kube.js');
     // A node whose tunnel cannot open fails alone, like an unreachable node.
-    let tunnel;
-    try { tunnel = await openTunnel(kubeConfig, DEFAULT_AGENT_NAMESPACE, node.name, port); } catch (err) {
+    let tunnel: Awaited<ReturnType<typeof openTunnel>>;
+    try {
+      tunnel = await openTunnel(kubeConfig, DEFAULT_AGENT_NAMESPACE, node.name, port);
+    } catch (err) {
       return { api: failingAgent(err), close: async () => undefined };
     }
     // The API server picked the pod; its certificate must still name this node (not the local listener).
     const api = new RemoteAgent(tunnel.address, tls, node.name, [node.name]);
     const t = tunnel;
-    return { api, close: async () => { await api.close(); await t.close(); } };
+    return {
+      api,
+      close: async () => {
+        await api.close();
+        await t.close();
+      },
+    };
   }
   const api = new RemoteAgent(node.address, tls, node.name);
   return { api, close: () => api.close() };

@@ -15,9 +15,15 @@ export interface DeployResult {
   notReady: string[];
 }
 
-const id = (o: KubeManifest): string => `${o.kind}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;
+const id = (o: KubeManifest): string =>
+  `${o.kind}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;
 
-export async function applyManifests(kc: k8s.KubeConfig, objs: KubeManifest[], progress: (line: string) => void, timeoutMs: number): Promise<DeployResult> {
+export async function applyManifests(
+  kc: k8s.KubeConfig,
+  objs: KubeManifest[],
+  progress: (line: string) => void,
+  timeoutMs: number,
+): Promise<DeployResult> {
   const api = k8s.KubernetesObjectApi.makeApiClient(kc);
   const result: DeployResult = { created: [], unchanged: [], readyNodes: [], notReady: [] };
   for (const o of objs) {
@@ -38,11 +44,18 @@ export async function applyManifests(kc: k8s.KubeConfig, objs: KubeManifest[], p
   for (const ds of daemonSets) {
     let last = '';
     for (;;) {
-      const cur = await apps.readNamespacedDaemonSet({ name: ds.metadata.name, namespace: ds.metadata.namespace! }).catch((err: unknown) => { throw apiError(err, `read DaemonSet ${ds.metadata.name}`); });
+      const cur = await apps
+        .readNamespacedDaemonSet({ name: ds.metadata.name, namespace: ds.metadata.namespace! })
+        .catch((err: unknown) => {
+          throw apiError(err, `read DaemonSet ${ds.metadata.name}`);
+        });
       const want = cur.status?.desiredNumberScheduled ?? 0;
       const ready = cur.status?.numberReady ?? 0;
       const line = `rollout ${ds.metadata.name}: ${ready}/${want} agents ready`;
-      if (line !== last) { progress(line); last = line; }
+      if (line !== last) {
+        progress(line);
+        last = line;
+      }
       if (ready >= want && (cur.status?.observedGeneration ?? 0) >= (cur.metadata?.generation ?? 0)) break;
       if (Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, ROLLOUT_POLL_MS));
@@ -50,7 +63,11 @@ export async function applyManifests(kc: k8s.KubeConfig, objs: KubeManifest[], p
   }
   if (daemonSets.length) {
     const ns = daemonSets[0]!.metadata.namespace!;
-    const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: 'app.kubernetes.io/name=cnspect-agent' }).catch((err: unknown) => { throw apiError(err, 'list the agent pods'); });
+    const pods = await core
+      .listNamespacedPod({ namespace: ns, labelSelector: 'app.kubernetes.io/name=cnspect-agent' })
+      .catch((err: unknown) => {
+        throw apiError(err, 'list the agent pods');
+      });
     for (const p of pods.items) {
       const ready = p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
       (ready ? result.readyNodes : result.notReady).push(p.spec?.nodeName ?? p.metadata?.name ?? '?');
@@ -60,20 +77,34 @@ export async function applyManifests(kc: k8s.KubeConfig, objs: KubeManifest[], p
 }
 
 /** Deletes every object cnspect created (by label), namespaced ones first; returns what went. */
-export async function cleanup(kc: k8s.KubeConfig, namespace: string, progress: (line: string) => void): Promise<string[]> {
+export async function cleanup(
+  kc: k8s.KubeConfig,
+  namespace: string,
+  progress: (line: string) => void,
+): Promise<string[]> {
   const api = k8s.KubernetesObjectApi.makeApiClient(kc);
   const selector = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
   const kinds: Array<[string, string, boolean]> = [
-    ['apps/v1', 'DaemonSet', true], ['rbac.authorization.k8s.io/v1', 'Role', true], ['v1', 'Secret', true], ['v1', 'ServiceAccount', true],
-    ['rbac.authorization.k8s.io/v1', 'ClusterRole', false], ['v1', 'Namespace', false],
+    ['apps/v1', 'DaemonSet', true],
+    ['rbac.authorization.k8s.io/v1', 'Role', true],
+    ['v1', 'Secret', true],
+    ['v1', 'ServiceAccount', true],
+    ['rbac.authorization.k8s.io/v1', 'ClusterRole', false],
+    ['v1', 'Namespace', false],
   ];
   const removed: string[] = [];
   for (const [apiVersion, kind, namespaced] of kinds) {
-    const list = await api.list(apiVersion, kind, namespaced ? namespace : undefined, undefined, undefined, undefined, undefined, selector)
-      .catch((err: unknown) => { if ((err as { code?: number }).code === 404) return { items: [] }; throw apiError(err, `list ${kind}s`); });
+    const list = await api
+      .list(apiVersion, kind, namespaced ? namespace : undefined, undefined, undefined, undefined, undefined, selector)
+      .catch((err: unknown) => {
+        if ((err as { code?: number }).code === 404) return { items: [] };
+        throw apiError(err, `list ${kind}s`);
+      });
     for (const item of list.items) {
       const obj = { apiVersion, kind, metadata: { name: item.metadata!.name!, ...(namespaced ? { namespace } : {}) } };
-      await api.delete(obj).catch((err: unknown) => { if ((err as { code?: number }).code !== 404) throw apiError(err, `delete ${id(obj)}`); });
+      await api.delete(obj).catch((err: unknown) => {
+        if ((err as { code?: number }).code !== 404) throw apiError(err, `delete ${id(obj)}`);
+      });
       removed.push(id(obj));
       progress(`deleted ${id(obj)}`);
     }
@@ -83,6 +114,10 @@ export async function cleanup(kc: k8s.KubeConfig, namespace: string, progress: (
 }
 
 export function assertNamespace(ns: string): string {
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns)) throw new CnspectError('CNSPECT_BAD_FLAG', `invalid value for --namespace: ${JSON.stringify(ns)}; allowed: a Kubernetes namespace name`);
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns))
+    throw new CnspectError(
+      'CNSPECT_BAD_FLAG',
+      `invalid value for --namespace: ${JSON.stringify(ns)}; allowed: a Kubernetes namespace name`,
+    );
   return ns;
 }

@@ -35,12 +35,15 @@ export interface Inventory {
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 function fail(path: string, where: string, what: string): never {
-  throw new CnspectError('CNSPECT_FILE', `inventory ${path}: ${where}: ${what}`, { hint: 'see "Inventory" in the README for the format' });
+  throw new CnspectError('CNSPECT_FILE', `inventory ${path}: ${where}: ${what}`, {
+    hint: 'see "Inventory" in the README for the format',
+  });
 }
 
 /** Refuses keys a mapping does not know, naming the path (nodes[1].adress, tls.crt …). */
 function onlyKeys(o: Record<string, unknown>, allowed: string[], path: string, where: string): void {
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) fail(path, where ? `${where}.${k}` : k, `unknown key (allowed: ${allowed.join(', ')})`);
+  for (const k of Object.keys(o))
+    if (!allowed.includes(k)) fail(path, where ? `${where}.${k}` : k, `unknown key (allowed: ${allowed.join(', ')})`);
 }
 
 function mapping(v: unknown, path: string, where: string): Record<string, unknown> {
@@ -57,7 +60,11 @@ function str(v: unknown, path: string, where: string, pattern?: RegExp, allowed?
 /** Pure: YAML text → inventory; relative TLS paths are resolved against `path`'s directory. */
 export function parseInventory(text: string, path: string): Inventory {
   let doc: unknown;
-  try { doc = parse(text); } catch (err) { fail(path, 'YAML', (err as Error).message); }
+  try {
+    doc = parse(text);
+  } catch (err) {
+    fail(path, 'YAML', (err as Error).message);
+  }
   if (typeof doc !== 'object' || doc === null) fail(path, 'top level', 'must be a mapping with nodes, pods and tls');
   const d = doc as Record<string, unknown>;
   onlyKeys(d, ['nodes', 'pods', 'tls'], path, '');
@@ -68,10 +75,20 @@ export function parseInventory(text: string, path: string): Inventory {
     onlyKeys(o, ['name', 'address', 'os'], path, where);
     const os = o.os ?? 'linux';
     if (os !== 'linux' && os !== 'windows') fail(path, `${where}.os`, `${JSON.stringify(os)} is not linux or windows`);
-    const address = str(o.address, path, `${where}.address`, /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port');
+    const address = str(
+      o.address,
+      path,
+      `${where}.address`,
+      /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/,
+      'host:port',
+    );
     const port = Number(/:(\d+)$/.exec(address)![1]);
     if (port < 1 || port > 65535) fail(path, `${where}.address`, `port ${port} is out of range; allowed: 1-65535`);
-    return { name: str(o.name, path, `${where}.name`, NAME, 'a node name (lower-case letters, digits, "-", ".")'), address, os };
+    return {
+      name: str(o.name, path, `${where}.name`, NAME, 'a node name (lower-case letters, digits, "-", ".")'),
+      address,
+      os,
+    };
   });
   const nodeNames = new Set(nodes.map((n) => n.name));
   if (nodeNames.size !== nodes.length) fail(path, 'nodes', 'node names must be unique');
@@ -82,21 +99,33 @@ export function parseInventory(text: string, path: string): Inventory {
     const o = mapping(p, path, where);
     onlyKeys(o, ['name', 'namespace', 'node', 'ips', 'labels'], path, where);
     const node = str(o.node, path, `${where}.node`);
-    if (!nodeNames.has(node)) fail(path, `${where}.node`, `${JSON.stringify(node)} is not one of the nodes (${[...nodeNames].join(', ')})`);
-    if (!Array.isArray(o.ips) || o.ips.length === 0) fail(path, `${where}.ips`, 'must be a non-empty list of IP addresses');
+    if (!nodeNames.has(node))
+      fail(path, `${where}.node`, `${JSON.stringify(node)} is not one of the nodes (${[...nodeNames].join(', ')})`);
+    if (!Array.isArray(o.ips) || o.ips.length === 0)
+      fail(path, `${where}.ips`, 'must be a non-empty list of IP addresses');
     const ips = o.ips.map((ip: unknown, j) => {
-      if (typeof ip !== 'string' || isIP(ip) === 0) fail(path, `${where}.ips[${j}]`, `${JSON.stringify(ip)} is not an IP address`);
+      if (typeof ip !== 'string' || isIP(ip) === 0)
+        fail(path, `${where}.ips[${j}]`, `${JSON.stringify(ip)} is not an IP address`);
       return ip;
     });
     const labels: Record<string, string> = {};
     for (const [k, v] of Object.entries((o.labels ?? {}) as Record<string, unknown>)) labels[k] = String(v);
-    return { name: str(o.name, path, `${where}.name`, NAME, 'a pod name'), namespace: typeof o.namespace === 'string' ? o.namespace : 'default', node, ips, labels };
+    return {
+      name: str(o.name, path, `${where}.name`, NAME, 'a pod name'),
+      namespace: typeof o.namespace === 'string' ? o.namespace : 'default',
+      node,
+      ips,
+      labels,
+    };
   });
   let tls: Inventory['tls'];
   if (d.tls !== undefined) {
     const t = mapping(d.tls, path, 'tls');
     onlyKeys(t, ['ca', 'cert', 'key'], path, 'tls');
-    const abs = (k: string): string => { const v = str(t[k], path, `tls.${k}`); return isAbsolute(v) ? v : resolve(dirname(path), v); };
+    const abs = (k: string): string => {
+      const v = str(t[k], path, `tls.${k}`);
+      return isAbsolute(v) ? v : resolve(dirname(path), v);
+    };
     tls = { ca: abs('ca'), cert: abs('cert'), key: abs('key') };
   }
   return { path, nodes, pods, tls };
@@ -104,8 +133,13 @@ export function parseInventory(text: string, path: string): Inventory {
 
 export function loadInventory(path: string): Inventory {
   let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch (err) {
-    throw new CnspectError('CNSPECT_FILE', `cannot read inventory ${path}: ${(err as Error).message}`, { cause: err, hint: 'pass the file `cnspect lab up` printed, or write one (README, "Inventory")' });
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CnspectError('CNSPECT_FILE', `cannot read inventory ${path}: ${(err as Error).message}`, {
+      cause: err,
+      hint: 'pass the file `cnspect lab up` printed, or write one (README, "Inventory")',
+    });
   }
   return parseInventory(text, path);
 }

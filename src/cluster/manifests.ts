@@ -31,7 +31,10 @@ const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
 function tlsSecret(name: string, namespace: string, cert: string, key: string, ca: string): KubeManifest {
   return {
-    apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } }, type: 'kubernetes.io/tls',
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } },
+    type: 'kubernetes.io/tls',
     data: { 'tls.crt': b64(cert), 'tls.key': b64(key), 'ca.crt': b64(ca) },
   };
 }
@@ -42,8 +45,17 @@ function tlsSecret(name: string, namespace: string, cert: string, key: string, c
  */
 function agentSecret(namespace: string, certs: CertificateSet): KubeManifest {
   const data: Record<string, string> = { 'ca.crt': b64(certs.caCert) };
-  for (const a of certs.agents) { data[`${a.node}.crt`] = b64(a.cert); data[`${a.node}.key`] = b64(a.key); }
-  return { apiVersion: 'v1', kind: 'Secret', metadata: { name: AGENT_SECRET, namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } }, type: 'Opaque', data };
+  for (const a of certs.agents) {
+    data[`${a.node}.crt`] = b64(a.cert);
+    data[`${a.node}.key`] = b64(a.key);
+  }
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: AGENT_SECRET, namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } },
+    type: 'Opaque',
+    data,
+  };
 }
 
 export const AGENT_SECRET = 'cnspect-agent-tls';
@@ -55,9 +67,14 @@ function agentArgs(port: number, tlsDir: string): string[] {
 const nodeNameEnv = [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }];
 
 export function linuxDaemonSet(o: DeployOptions): KubeManifest {
-  const hostPath = (name: string, path: string, type: string): Record<string, unknown> => ({ name, hostPath: { path, type } });
+  const hostPath = (name: string, path: string, type: string): Record<string, unknown> => ({
+    name,
+    hostPath: { path, type },
+  });
   return {
-    apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'cnspect-agent', namespace: o.namespace, labels: { ...AGENT_LABELS } },
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name: 'cnspect-agent', namespace: o.namespace, labels: { ...AGENT_LABELS } },
     spec: {
       selector: { matchLabels: { 'app.kubernetes.io/name': 'cnspect-agent' } },
       updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '25%' } },
@@ -72,25 +89,46 @@ export function linuxDaemonSet(o: DeployOptions): KubeManifest {
           priorityClassName: 'system-node-critical',
           nodeSelector: { 'kubernetes.io/os': 'linux' },
           tolerations: [{ operator: 'Exists' }], // every node, tainted or not: that is where the problems are
-          containers: [{
-            name: 'agent', image: o.image, imagePullPolicy: 'IfNotPresent', args: agentArgs(o.port, TLS_MOUNT), env: nodeNameEnv,
-            ports: [{ name: 'grpc', containerPort: o.port, hostPort: o.port, protocol: 'TCP' }],
-            securityContext: {
-              privileged: false, runAsUser: 0, readOnlyRootFilesystem: true, allowPrivilegeEscalation: true,
-              // NET_ADMIN/NET_RAW: capture and interface state; SYS_ADMIN: enter namespaces;
-              // SYS_PTRACE: read other processes' namespaces; BPF/PERFMON: drop tracing.
-              capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN', 'SYS_PTRACE', 'BPF', 'PERFMON', 'SYS_RESOURCE', 'DAC_READ_SEARCH'] },
+          containers: [
+            {
+              name: 'agent',
+              image: o.image,
+              imagePullPolicy: 'IfNotPresent',
+              args: agentArgs(o.port, TLS_MOUNT),
+              env: nodeNameEnv,
+              ports: [{ name: 'grpc', containerPort: o.port, hostPort: o.port, protocol: 'TCP' }],
+              securityContext: {
+                privileged: false,
+                runAsUser: 0,
+                readOnlyRootFilesystem: true,
+                allowPrivilegeEscalation: true,
+                // NET_ADMIN/NET_RAW: capture and interface state; SYS_ADMIN: enter namespaces;
+                // SYS_PTRACE: read other processes' namespaces; BPF/PERFMON: drop tracing.
+                capabilities: {
+                  drop: ['ALL'],
+                  add: [
+                    'NET_ADMIN',
+                    'NET_RAW',
+                    'SYS_ADMIN',
+                    'SYS_PTRACE',
+                    'BPF',
+                    'PERFMON',
+                    'SYS_RESOURCE',
+                    'DAC_READ_SEARCH',
+                  ],
+                },
+              },
+              readinessProbe: { tcpSocket: { port: o.port }, initialDelaySeconds: 2, periodSeconds: 10 },
+              resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+              volumeMounts: [
+                { name: 'tls', mountPath: TLS_MOUNT, readOnly: true },
+                { name: 'netns', mountPath: '/run/netns', mountPropagation: 'HostToContainer', readOnly: true },
+                { name: 'tracefs', mountPath: '/sys/kernel/tracing' },
+                { name: 'cri', mountPath: '/run/containerd/containerd.sock', readOnly: true },
+                { name: 'run-cnspect', mountPath: '/run/cnspect' },
+              ],
             },
-            readinessProbe: { tcpSocket: { port: o.port }, initialDelaySeconds: 2, periodSeconds: 10 },
-            resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '1', memory: '512Mi' } },
-            volumeMounts: [
-              { name: 'tls', mountPath: TLS_MOUNT, readOnly: true },
-              { name: 'netns', mountPath: '/run/netns', mountPropagation: 'HostToContainer', readOnly: true },
-              { name: 'tracefs', mountPath: '/sys/kernel/tracing' },
-              { name: 'cri', mountPath: '/run/containerd/containerd.sock', readOnly: true },
-              { name: 'run-cnspect', mountPath: '/run/cnspect' },
-            ],
-          }],
+          ],
           volumes: [
             { name: 'tls', secret: { secretName: 'cnspect-agent-tls', defaultMode: 0o400 } },
             hostPath('netns', '/run/netns', 'DirectoryOrCreate'),
@@ -107,7 +145,9 @@ export function linuxDaemonSet(o: DeployOptions): KubeManifest {
 export function windowsDaemonSet(o: DeployOptions): KubeManifest {
   const tlsDir = '$env:CONTAINER_SANDBOX_MOUNT_POINT/etc/cnspect/tls';
   return {
-    apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'cnspect-agent-windows', namespace: o.namespace, labels: { ...AGENT_LABELS } },
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name: 'cnspect-agent-windows', namespace: o.namespace, labels: { ...AGENT_LABELS } },
     spec: {
       selector: { matchLabels: { 'app.kubernetes.io/name': 'cnspect-agent', 'kubernetes.io/os': 'windows' } },
       template: {
@@ -120,13 +160,20 @@ export function windowsDaemonSet(o: DeployOptions): KubeManifest {
           tolerations: [{ operator: 'Exists' }],
           // HostProcess: pktmon, vfpctrl and HNS need the host; SYSTEM is what they run as.
           securityContext: { windowsOptions: { hostProcess: true, runAsUserName: 'NT AUTHORITY\\SYSTEM' } },
-          containers: [{
-            name: 'agent', image: o.windowsImage, imagePullPolicy: 'IfNotPresent', command: ['cnspect.exe'], args: agentArgs(o.port, tlsDir), env: nodeNameEnv,
-            ports: [{ name: 'grpc', containerPort: o.port, hostPort: o.port, protocol: 'TCP' }],
-            readinessProbe: { tcpSocket: { port: o.port }, initialDelaySeconds: 5, periodSeconds: 10 },
-            resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
-            volumeMounts: [{ name: 'tls', mountPath: '/etc/cnspect/tls', readOnly: true }],
-          }],
+          containers: [
+            {
+              name: 'agent',
+              image: o.windowsImage,
+              imagePullPolicy: 'IfNotPresent',
+              command: ['cnspect.exe'],
+              args: agentArgs(o.port, tlsDir),
+              env: nodeNameEnv,
+              ports: [{ name: 'grpc', containerPort: o.port, hostPort: o.port, protocol: 'TCP' }],
+              readinessProbe: { tcpSocket: { port: o.port }, initialDelaySeconds: 5, periodSeconds: 10 },
+              resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+              volumeMounts: [{ name: 'tls', mountPath: '/etc/cnspect/tls', readOnly: true }],
+            },
+          ],
           volumes: [{ name: 'tls', secret: { secretName: 'cnspect-agent-tls' } }],
         },
       },
@@ -138,20 +185,45 @@ export function manifests(o: DeployOptions): KubeManifest[] {
   const labels = { [MANAGED_BY_LABEL]: MANAGED_BY };
   const ns = o.namespace;
   const objs: KubeManifest[] = [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { ...labels, 'pod-security.kubernetes.io/enforce': 'privileged', 'pod-security.kubernetes.io/audit': 'privileged', 'pod-security.kubernetes.io/warn': 'privileged' } } },
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: {
+        name: ns,
+        labels: {
+          ...labels,
+          'pod-security.kubernetes.io/enforce': 'privileged',
+          'pod-security.kubernetes.io/audit': 'privileged',
+          'pod-security.kubernetes.io/warn': 'privileged',
+        },
+      },
+    },
     // The agent never calls the API server: no token, no role.
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'cnspect-agent', namespace: ns, labels }, automountServiceAccountToken: false },
+    {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'cnspect-agent', namespace: ns, labels },
+      automountServiceAccountToken: false,
+    },
     agentSecret(ns, o.certs),
     tlsSecret('cnspect-client', ns, o.certs.clientCert, o.certs.clientKey, o.certs.caCert),
     // What a cnspect user needs; bind it to whoever may capture (kubectl create rolebinding …).
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'cnspect-user', namespace: ns, labels }, rules: [
-      { apiGroups: [''], resources: ['secrets'], resourceNames: ['cnspect-client'], verbs: ['get'] },
-      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
-      { apiGroups: [''], resources: ['pods/portforward'], verbs: ['create'] },
-    ] },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'cnspect-user', labels }, rules: [
-      { apiGroups: [''], resources: ['nodes', 'pods'], verbs: ['get', 'list'] },
-    ] },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'cnspect-user', namespace: ns, labels },
+      rules: [
+        { apiGroups: [''], resources: ['secrets'], resourceNames: ['cnspect-client'], verbs: ['get'] },
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
+        { apiGroups: [''], resources: ['pods/portforward'], verbs: ['create'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: 'cnspect-user', labels },
+      rules: [{ apiGroups: [''], resources: ['nodes', 'pods'], verbs: ['get', 'list'] }],
+    },
     linuxDaemonSet(o),
   ];
   if (o.windows) objs.push(windowsDaemonSet(o));

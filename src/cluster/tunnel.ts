@@ -18,11 +18,18 @@ export interface Tunnel {
 
 export async function agentPodOn(kc: k8s.KubeConfig, namespace: string, node: string): Promise<string> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
-  const pods = await core.listNamespacedPod({ namespace, labelSelector: AGENT_POD_SELECTOR, fieldSelector: `spec.nodeName=${node}` })
-    .catch((err: unknown) => { throw apiError(err, `list the agent pods in ${namespace}`); });
+  const pods = await core
+    .listNamespacedPod({ namespace, labelSelector: AGENT_POD_SELECTOR, fieldSelector: `spec.nodeName=${node}` })
+    .catch((err: unknown) => {
+      throw apiError(err, `list the agent pods in ${namespace}`);
+    });
   const pod = pods.items.find((p) => p.spec?.nodeName === node && p.status?.phase === 'Running');
   if (!pod?.metadata?.name) {
-    throw new CnspectError('CNSPECT_AGENT_UNREACHABLE', `no running cnspect agent pod on node ${node} (namespace ${namespace})`, { context: { node }, hint: 'run `cnspect deploy`, or check the DaemonSet\'s pods' });
+    throw new CnspectError(
+      'CNSPECT_AGENT_UNREACHABLE',
+      `no running cnspect agent pod on node ${node} (namespace ${namespace})`,
+      { context: { node }, hint: "run `cnspect deploy`, or check the DaemonSet's pods" },
+    );
   }
   return pod.metadata.name;
 }
@@ -44,9 +51,17 @@ export async function openTunnel(kc: k8s.KubeConfig, namespace: string, node: st
   } catch (err) {
     const status = (err as { statusCode?: number; code?: number }).statusCode ?? (err as { code?: number }).code;
     if (status === 403 || /403/.test(String((err as Error).message))) {
-      throw new CnspectError('CNSPECT_FORBIDDEN', `forbidden: your Kubernetes user may not port-forward to ${namespace}/${pod}`, { hint: 'bind the cnspect-user Role (pods/portforward), or use --transport direct', context: { node } });
+      throw new CnspectError(
+        'CNSPECT_FORBIDDEN',
+        `forbidden: your Kubernetes user may not port-forward to ${namespace}/${pod}`,
+        { hint: 'bind the cnspect-user Role (pods/portforward), or use --transport direct', context: { node } },
+      );
     }
-    throw new CnspectError('CNSPECT_AGENT_UNREACHABLE', `port-forward to ${namespace}/${pod} on ${node} failed: ${(err as Error).message}`, { context: { node }, cause: err });
+    throw new CnspectError(
+      'CNSPECT_AGENT_UNREACHABLE',
+      `port-forward to ${namespace}/${pod} on ${node} failed: ${(err as Error).message}`,
+      { context: { node }, cause: err },
+    );
   }
   const sockets = new Set<Socket>();
   const server: Server = createServer((sock) => {
@@ -57,9 +72,10 @@ export async function openTunnel(kc: k8s.KubeConfig, namespace: string, node: st
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -2,7 +2,14 @@
 // the gRPC client (cluster/agent-client.ts) both implement it, so commands and the fleet never
 // depend on the agent implementation.
 import type {
-  CaptureEvent, CaptureRequest, CountersResponse, DatapathResponse, DatapathSection, InfoResponse, PodRef, PortCountersResponse,
+  CaptureEvent,
+  CaptureRequest,
+  CountersResponse,
+  DatapathResponse,
+  DatapathSection,
+  InfoResponse,
+  PodRef,
+  PortCountersResponse,
 } from '../gen/cnspect/v1/agent.js';
 
 /** The agents' port on every node unless said otherwise. */

@@ -9,7 +9,11 @@ const PIPE_DIR = '\\\\.\\pipe\\';
 const PIPE_PREFIX = 'cnspect-local-';
 
 /** Where a capture process with this pid listens (pure: no directory is made). */
-export function localSocketAddress(pid: number, platform: NodeJS.Platform = process.platform, dir = LOCAL_SOCKET_DIR): string {
+export function localSocketAddress(
+  pid: number,
+  platform: NodeJS.Platform = process.platform,
+  dir = LOCAL_SOCKET_DIR,
+): string {
   return platform === 'win32' ? `${PIPE_DIR}${PIPE_PREFIX}${pid}` : join(dir, `local-${pid}.sock`);
 }
 
@@ -25,7 +29,12 @@ export function localSocketPath(pid = process.pid): string {
 }
 
 function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Sockets of live local capture processes; removes those left by dead ones (Linux). */

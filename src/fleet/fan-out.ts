@@ -10,7 +10,10 @@ export const STOP_WAIT_MS = 5000;
 
 /** Every node that failed, with its own cause; the message is the one wording of a fan-out failure. */
 export class FleetFailure extends CnspectError {
-  constructor(readonly causes: ReadonlyMap<string, unknown>, readonly total: number) {
+  constructor(
+    readonly causes: ReadonlyMap<string, unknown>,
+    readonly total: number,
+  ) {
     super('CNSPECT_NODE_FAILED', `${causes.size} of ${total} failed: ${[...causes.keys()].join(', ')}`);
   }
 
@@ -58,13 +61,27 @@ export interface Answer<N, T> {
 }
 
 /** Asks every node one question concurrently; answers in node order, failures by name. */
-export async function askEach<N extends { name: string }, T>(nodes: readonly N[], ask: (node: N) => Promise<T>,
-  onFailed?: (label: string, err: unknown) => void): Promise<{ answers: Array<Answer<N, T>>; failure?: FleetFailure }> {
+export async function askEach<N extends { name: string }, T>(
+  nodes: readonly N[],
+  ask: (node: N) => Promise<T>,
+  onFailed?: (label: string, err: unknown) => void,
+): Promise<{ answers: Array<Answer<N, T>>; failure?: FleetFailure }> {
   const failures = new NodeFailures(onFailed);
-  const settled = await Promise.all(nodes.map((node) => ask(node).then(
-    (value): Answer<N, T> | undefined => ({ node, value }),
-    (err: unknown) => { failures.add(node.name, err); return undefined; })));
-  return { answers: settled.filter((a): a is Answer<N, T> => a !== undefined), failure: failures.failure(nodes.length) };
+  const settled = await Promise.all(
+    nodes.map((node) =>
+      ask(node).then(
+        (value): Answer<N, T> | undefined => ({ node, value }),
+        (err: unknown) => {
+          failures.add(node.name, err);
+          return undefined;
+        },
+      ),
+    ),
+  );
+  return {
+    answers: settled.filter((a): a is Answer<N, T> => a !== undefined),
+    failure: failures.failure(nodes.length),
+  };
 }
 
 /** One node's stream, as the fan-out drives it. */
@@ -80,9 +97,7 @@ export interface StreamJob<E> {
   finished(): boolean;
 }
 
-export type FleetNotice =
-  | { kind: 'stopping'; running: string[] }
-  | { kind: 'abandoned'; labels: string[] };
+export type FleetNotice = { kind: 'stopping'; running: string[] } | { kind: 'abandoned'; labels: string[] };
 
 export interface StreamControl {
   /** A graceful stop (first Ctrl+C, SIGTERM, a limit reached): every node stops and sends its final results. */
@@ -115,7 +130,11 @@ export interface StreamOutcome {
  * `stop` every started node is asked to stop (one still starting is stopped as it starts) and
  * given `stopWaitMs` to send its final results; on `abort` the rest are left at once.
  */
-export async function streamEach<E>(jobs: ReadonlyArray<StreamJob<E>>, control: StreamControl, sink: StreamSink<E>): Promise<StreamOutcome> {
+export async function streamEach<E>(
+  jobs: ReadonlyArray<StreamJob<E>>,
+  control: StreamControl,
+  sink: StreamSink<E>,
+): Promise<StreamOutcome> {
   const failures = new NodeFailures((label, err) => sink.failed(label, err));
   const stoppedBeforeStart = new Set<string>();
   const abandoned = new Set<string>();
@@ -133,7 +152,11 @@ export async function streamEach<E>(jobs: ReadonlyArray<StreamJob<E>>, control: 
     sink.allStarted?.();
   };
   // A node that ended just before the stop reached it has nothing left to abort.
-  const askStop = (j: StreamJob<E>): void => { j.stop().catch(() => { if (!j.finished()) aborts.get(j.label)!.abort(); }); };
+  const askStop = (j: StreamJob<E>): void => {
+    j.stop().catch(() => {
+      if (!j.finished()) aborts.get(j.label)!.abort();
+    });
+  };
   const onStop = (): void => {
     const running = jobs.filter((j) => !done.has(j.label));
     sink.notice?.({ kind: 'stopping', running: running.map((j) => j.label) });
@@ -144,7 +167,13 @@ export async function streamEach<E>(jobs: ReadonlyArray<StreamJob<E>>, control: 
     stopTimer = setTimeout(() => {
       for (const j of jobs.filter((x) => !done.has(x.label))) {
         if (!started.has(j.label)) stoppedBeforeStart.add(j.label);
-        else failures.add(j.label, new CnspectError('CNSPECT_AGENT_UNREACHABLE', `did not confirm its final counts within ${stopWaitMs} ms`, { context: { node: j.label } }));
+        else
+          failures.add(
+            j.label,
+            new CnspectError('CNSPECT_AGENT_UNREACHABLE', `did not confirm its final counts within ${stopWaitMs} ms`, {
+              context: { node: j.label },
+            }),
+          );
         aborts.get(j.label)!.abort();
       }
     }, stopWaitMs);
@@ -152,45 +181,61 @@ export async function streamEach<E>(jobs: ReadonlyArray<StreamJob<E>>, control: 
   const onAbort = (): void => {
     const running = jobs.filter((j) => !done.has(j.label));
     if (running.length) sink.notice?.({ kind: 'abandoned', labels: running.map((j) => j.label) });
-    for (const j of running) { abandoned.add(j.label); aborts.get(j.label)!.abort(); }
+    for (const j of running) {
+      abandoned.add(j.label);
+      aborts.get(j.label)!.abort();
+    }
   };
   const listen = (signal: AbortSignal, fn: () => void): void => {
-    if (signal.aborted) fn(); else signal.addEventListener('abort', fn, { once: true });
+    if (signal.aborted) fn();
+    else signal.addEventListener('abort', fn, { once: true });
   };
   listen(control.stop, onStop);
   listen(control.abort, onAbort);
 
   try {
-    await Promise.all(jobs.map(async (j) => {
-      const abort = aborts.get(j.label)!;
-      const startTimer = setTimeout(() => {
-        if (started.has(j.label) || abort.signal.aborted) return;
-        failures.add(j.label, new CnspectError('CNSPECT_AGENT_UNREACHABLE', `the capture did not start within ${startTimeoutMs} ms`, { context: { node: j.label } }));
-        abort.abort();
-      }, startTimeoutMs);
-      try {
-        for await (const ev of j.open(abort.signal)) {
-          sink.event(j.label, ev);
-          if (started.has(j.label) || !j.isStart(ev)) continue;
-          started.add(j.label);
+    await Promise.all(
+      jobs.map(async (j) => {
+        const abort = aborts.get(j.label)!;
+        const startTimer = setTimeout(() => {
+          if (started.has(j.label) || abort.signal.aborted) return;
+          failures.add(
+            j.label,
+            new CnspectError('CNSPECT_AGENT_UNREACHABLE', `the capture did not start within ${startTimeoutMs} ms`, {
+              context: { node: j.label },
+            }),
+          );
+          abort.abort();
+        }, startTimeoutMs);
+        try {
+          for await (const ev of j.open(abort.signal)) {
+            sink.event(j.label, ev);
+            if (started.has(j.label) || !j.isStart(ev)) continue;
+            started.add(j.label);
+            clearTimeout(startTimer);
+            if (stoppedBeforeStart.has(j.label)) askStop(j);
+            checkAllStarted();
+          }
+          const quiet = abandoned.has(j.label) || stoppedBeforeStart.has(j.label);
+          if (!j.finished() && !failures.has(j.label) && !quiet) {
+            failures.add(
+              j.label,
+              new CnspectError('CNSPECT_AGENT_ERROR', 'the capture ended without its final counts', {
+                context: { node: j.label },
+              }),
+            );
+          }
+        } catch (err) {
+          // A node left on purpose (stopped before it started, abandoned, or done already) has not failed.
+          const leftOnPurpose = stoppedBeforeStart.has(j.label) || abandoned.has(j.label) || j.finished();
+          if (!(abort.signal.aborted && leftOnPurpose)) failures.add(j.label, err);
+        } finally {
           clearTimeout(startTimer);
-          if (stoppedBeforeStart.has(j.label)) askStop(j);
+          done.add(j.label);
           checkAllStarted();
         }
-        const quiet = abandoned.has(j.label) || stoppedBeforeStart.has(j.label);
-        if (!j.finished() && !failures.has(j.label) && !quiet) {
-          failures.add(j.label, new CnspectError('CNSPECT_AGENT_ERROR', 'the capture ended without its final counts', { context: { node: j.label } }));
-        }
-      } catch (err) {
-        // A node left on purpose (stopped before it started, abandoned, or done already) has not failed.
-        const leftOnPurpose = stoppedBeforeStart.has(j.label) || abandoned.has(j.label) || j.finished();
-        if (!(abort.signal.aborted && leftOnPurpose)) failures.add(j.label, err);
-      } finally {
-        clearTimeout(startTimer);
-        done.add(j.label);
-        checkAllStarted();
-      }
-    }));
+      }),
+    );
   } finally {
     clearTimeout(stopTimer);
     control.stop.removeEventListener('abort', onStop);

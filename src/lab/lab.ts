@@ -35,21 +35,36 @@ export interface LabStatus {
 const labDir = (name: string): string => join(LAB_DIR, name);
 
 function listNetns(): string[] {
-  try { return readdirSync('/run/netns'); } catch { return []; }
+  try {
+    return readdirSync('/run/netns');
+  } catch {
+    return [];
+  }
 }
 
 function readPid(path: string): number | undefined {
-  try { return Number(readFileSync(path, 'utf8').trim()) || undefined; } catch { return undefined; }
+  try {
+    return Number(readFileSync(path, 'utf8').trim()) || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
-export async function labUp(options: LabOptions, progress: (line: string) => void = () => undefined): Promise<LabState> {
+export async function labUp(
+  options: LabOptions,
+  progress: (line: string) => void = () => undefined,
+): Promise<LabState> {
   requireRoot('lab up');
   const plan = planLab(options);
   const dir = labDir(plan.prefix);
   const inventoryPath = join(dir, 'inventory.yaml');
   const status = labStatus(plan.prefix);
-  if (status && JSON.stringify(JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8')).options) === JSON.stringify(plan.options)
-    && status.namespacesPresent === status.namespacesExpected && status.nodes.every((n) => n.agentRunning)) {
+  if (
+    status &&
+    JSON.stringify(JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8')).options) === JSON.stringify(plan.options) &&
+    status.namespacesPresent === status.namespacesExpected &&
+    status.nodes.every((n) => n.agentRunning)
+  ) {
     progress(`lab ${plan.prefix} is already up`);
     return { plan, dir, inventoryPath };
   }
@@ -61,11 +76,17 @@ export async function labUp(options: LabOptions, progress: (line: string) => voi
   writeFileSync(join(dir, 'lab.json'), JSON.stringify({ options: plan.options }, null, 2));
   try {
     const commands = labSetupCommands(plan);
-    progress(`creating ${plan.nodes.length} nodes and ${plan.pods.length} pods (${plan.options.network}, ${commands.length} commands)`);
+    progress(
+      `creating ${plan.nodes.length} nodes and ${plan.pods.length} pods (${plan.options.network}, ${commands.length} commands)`,
+    );
     for (const argv of commands) await run(argv, 'build the lab');
     progress('issuing mTLS certificates');
     const { initNodeCertificates } = await import('../tls/certs.js');
-    await initNodeCertificates(join(dir, 'tls'), plan.nodes.map((n) => ({ name: n.name, hosts: [n.underlayIp] })), `cnspect lab ${plan.prefix} CA`);
+    await initNodeCertificates(
+      join(dir, 'tls'),
+      plan.nodes.map((n) => ({ name: n.name, hosts: [n.underlayIp] })),
+      `cnspect lab ${plan.prefix} CA`,
+    );
     progress('starting one agent per node');
     for (const n of plan.nodes) startAgent(dir, n.netns, n.name, n.agentAddress);
     await waitForAgents(dir, plan);
@@ -78,7 +99,21 @@ export async function labUp(options: LabOptions, progress: (line: string) => voi
 }
 
 function startAgent(dir: string, netns: string, node: string, address: string): void {
-  const argv = ['ip', 'netns', 'exec', netns, process.execPath, BIN, 'agent', '--listen', address, '--tls-dir', join(dir, 'tls'), '--node-name', node];
+  const argv = [
+    'ip',
+    'netns',
+    'exec',
+    netns,
+    process.execPath,
+    BIN,
+    'agent',
+    '--listen',
+    address,
+    '--tls-dir',
+    join(dir, 'tls'),
+    '--node-name',
+    node,
+  ];
   writeFileSync(join(dir, 'agents', `${node}.pid`), String(startDetached(argv, join(dir, 'agents', `${node}.log`))));
 }
 
@@ -90,9 +125,16 @@ async function waitForAgents(dir: string, plan: LabPlan): Promise<void> {
       const log = existsSync(logPath) ? readFileSync(logPath, 'utf8') : '';
       if (log.includes('listening on')) break;
       if (!alive(readPid(join(dir, 'agents', `${n.name}.pid`)))) {
-        throw new CnspectError('CNSPECT_TOOL_FAILED', `the agent of ${n.name} exited at start: ${log.trim().split('\n').slice(-3).join(' | ')}`);
+        throw new CnspectError(
+          'CNSPECT_TOOL_FAILED',
+          `the agent of ${n.name} exited at start: ${log.trim().split('\n').slice(-3).join(' | ')}`,
+        );
       }
-      if (Date.now() > deadline) throw new CnspectError('CNSPECT_TOOL_FAILED', `the agent of ${n.name} did not start within ${AGENT_START_TIMEOUT_MS} ms`);
+      if (Date.now() > deadline)
+        throw new CnspectError(
+          'CNSPECT_TOOL_FAILED',
+          `the agent of ${n.name} did not start within ${AGENT_START_TIMEOUT_MS} ms`,
+        );
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -102,21 +144,39 @@ export function inventoryYaml(plan: LabPlan): string {
   const doc = {
     tls: { ca: 'tls/ca.crt', cert: 'tls/client.crt', key: 'tls/client.key' },
     nodes: plan.nodes.map((n) => ({ name: n.name, address: n.agentAddress, os: 'linux' })),
-    pods: plan.pods.map((p) => ({ name: p.name, namespace: p.namespace, node: p.node, ips: [p.ip], labels: { app: p.routed ? 'routed' : 'web', lab: plan.prefix } })),
+    pods: plan.pods.map((p) => ({
+      name: p.name,
+      namespace: p.namespace,
+      node: p.node,
+      ips: [p.ip],
+      labels: { app: p.routed ? 'routed' : 'web', lab: plan.prefix },
+    })),
   };
-  return `# cnspect lab ${plan.prefix} (${plan.options.network}): use with --inventory\n` + stringify(doc);
+  return `# cnspect lab ${plan.prefix} (${plan.options.network}): use with --inventory\n${stringify(doc)}`;
 }
 
 /** Removes every namespace, interface, process and file of lab `name`; returns what it removed. */
 export async function labDown(name: string): Promise<string[]> {
   const removed: string[] = [];
   const namespaces = listNetns().filter((n) => isLabNetns(name, n));
-  const inodes = new Set(namespaces.map((n) => { try { return statSync(`/run/netns/${n}`).ino; } catch { return -1; } }));
+  const inodes = new Set(
+    namespaces.map((n) => {
+      try {
+        return statSync(`/run/netns/${n}`).ino;
+      } catch {
+        return -1;
+      }
+    }),
+  );
   // Every process living in one of the lab's namespaces (agents, their tcpdumps, test traffic).
   const pids: number[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
-    try { if (inodes.has(statSync(`/proc/${d}/ns/net`).ino)) pids.push(Number(d)); } catch { /* gone */ }
+    try {
+      if (inodes.has(statSync(`/proc/${d}/ns/net`).ino)) pids.push(Number(d));
+    } catch {
+      /* gone */
+    }
   }
   await terminate(pids);
   for (const pid of pids) removed.push(`process ${pid}`);
@@ -136,7 +196,11 @@ export async function labDown(name: string): Promise<string[]> {
 }
 
 export function labNames(): string[] {
-  try { return readdirSync(LAB_DIR); } catch { return []; }
+  try {
+    return readdirSync(LAB_DIR);
+  } catch {
+    return [];
+  }
 }
 
 export function labStatus(name: string): LabStatus | undefined {
@@ -146,8 +210,13 @@ export function labStatus(name: string): LabStatus | undefined {
   const present = new Set(listNetns());
   const expected = [plan.switchNetns, ...plan.nodes.map((n) => n.netns), ...plan.pods.map((p) => p.netns)];
   return {
-    name, dir, inventoryPath: join(dir, 'inventory.yaml'), network: plan.options.network, pods: plan.pods.length,
-    namespacesExpected: expected.length, namespacesPresent: expected.filter((n) => present.has(n)).length,
+    name,
+    dir,
+    inventoryPath: join(dir, 'inventory.yaml'),
+    network: plan.options.network,
+    pods: plan.pods.length,
+    namespacesExpected: expected.length,
+    namespacesPresent: expected.filter((n) => present.has(n)).length,
     nodes: plan.nodes.map((n) => {
       const pid = readPid(join(dir, 'agents', `${n.name}.pid`));
       return { name: n.name, address: n.agentAddress, agentPid: pid, agentRunning: alive(pid) };

@@ -1,7 +1,14 @@
 // Where a capture's events go: packet lines (text or JSON) to a stream, packets to a pcapng file,
 // notices and summaries to stderr, counters kept for the final table. One instance serves every
 // node of a capture, so lines and files carry the node.
-import { type CaptureEvent, type CaptureSummary, type CounterSnapshot, type Drop, type TextPacket, StopReason } from '../gen/cnspect/v1/agent.js';
+import {
+  type CaptureEvent,
+  type CaptureSummary,
+  type CounterSnapshot,
+  type Drop,
+  type TextPacket,
+  StopReason,
+} from '../gen/cnspect/v1/agent.js';
 import { DIRECTION_FLAG_INBOUND, DIRECTION_FLAG_OUTBOUND } from '../packet/pcapng-writer.js';
 import { type Decoded, decode, newDecoded } from '../packet/decode.js';
 import { dstIp, ipProtocolName, srcIp } from '../packet/describe.js';
@@ -46,7 +53,10 @@ export class CaptureOutput {
 
   private state(node: string): NodeState {
     let s = this.nodes.get(node);
-    if (!s) { s = { linkType: 1, snaplen: 0, names: new Map() }; this.nodes.set(node, s); }
+    if (!s) {
+      s = { linkType: 1, snaplen: 0, names: new Map() };
+      this.nodes.set(node, s);
+    }
     return s;
   }
 
@@ -78,12 +88,24 @@ export class CaptureOutput {
     if (!e) return;
     switch (e.$case) {
       case 'started':
-        s.linkType = e.value.linkType; s.snaplen = e.value.snaplenBytes; s.sessionId = e.value.sessionId;
+        s.linkType = e.value.linkType;
+        s.snaplen = e.value.snaplenBytes;
+        s.sessionId = e.value.sessionId;
         if (this.o.format === 'json') {
-          this.line(JSON.stringify({ type: 'started', node, sessionId: e.value.sessionId, filter: e.value.bpfExpression, selfExcluded: e.value.selfExcluded }));
+          this.line(
+            JSON.stringify({
+              type: 'started',
+              node,
+              sessionId: e.value.sessionId,
+              filter: e.value.bpfExpression,
+              selfExcluded: e.value.selfExcluded,
+            }),
+          );
         }
-        this.o.err.write(`${safe(node)}: capturing ${safe(e.value.capturePoint)} (session ${safe(e.value.sessionId)}, kernel filter: ${e.value.bpfExpression ? safe(e.value.bpfExpression) : 'none'})` +
-          `${e.value.selfExcluded ? `; leaving out ${safe(e.value.selfExcluded)} (--include-self keeps it)` : ''}\n`);
+        this.o.err.write(
+          `${safe(node)}: capturing ${safe(e.value.capturePoint)} (session ${safe(e.value.sessionId)}, kernel filter: ${e.value.bpfExpression ? safe(e.value.bpfExpression) : 'none'})` +
+            `${e.value.selfExcluded ? `; leaving out ${safe(e.value.selfExcluded)} (--include-self keeps it)` : ''}\n`,
+        );
         break;
       case 'packets':
         for (const i of e.value.interfaces) s.names.set(i.index, safe(i.name));
@@ -94,11 +116,25 @@ export class CaptureOutput {
           const d = names || this.o.format ? decode(s.linkType, p.data, scratch) : undefined;
           const pods = names && d ? podsOf(d, p.data, names) : undefined;
           if (this.o.file) {
-            const id = this.o.file.interfaceId(`${node}/${p.interfaceIndex}`, { linkType: s.linkType, name: `${node}/${iface}`, description: `${iface} on ${node}`, snaplen: s.snaplen });
+            const id = this.o.file.interfaceId(`${node}/${p.interfaceIndex}`, {
+              linkType: s.linkType,
+              name: `${node}/${iface}`,
+              description: `${iface} on ${node}`,
+              snaplen: s.snaplen,
+            });
             const ns = p.timestampNs;
             this.o.file.add({
-              interfaceId: id, sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n), originalLength: p.originalLength, data: p.data,
-              direction: p.direction === Direction.DIRECTION_INBOUND ? DIRECTION_FLAG_INBOUND : p.direction === Direction.DIRECTION_OUTBOUND ? DIRECTION_FLAG_OUTBOUND : 0,
+              interfaceId: id,
+              sec: Number(ns / 1_000_000_000n),
+              nsec: Number(ns % 1_000_000_000n),
+              originalLength: p.originalLength,
+              data: p.data,
+              direction:
+                p.direction === Direction.DIRECTION_INBOUND
+                  ? DIRECTION_FLAG_INBOUND
+                  : p.direction === Direction.DIRECTION_OUTBOUND
+                    ? DIRECTION_FLAG_OUTBOUND
+                    : 0,
               comment: pods?.comment,
             });
           }
@@ -116,7 +152,9 @@ export class CaptureOutput {
         for (const i of e.value.interfaces) s.names.set(i.index, safe(i.name));
         if (this.o.file && e.value.records.length && !s.warnedText) {
           s.warnedText = true;
-          this.o.err.write(`${safe(node)}: this agent sends decoded text without packet bytes; they cannot go into ${this.o.file.path} (update the agent)\n`);
+          this.o.err.write(
+            `${safe(node)}: this agent sends decoded text without packet bytes; they cannot go into ${this.o.file.path} (update the agent)\n`,
+          );
         }
         for (const r of e.value.records) {
           if (!this.take()) break;
@@ -131,7 +169,9 @@ export class CaptureOutput {
       case 'drops':
         if (this.o.file && e.value.drops.length && !s.warnedDrops) {
           s.warnedDrops = true;
-          this.o.err.write(`${safe(node)}: drop records are not packets: they are not written to ${this.o.file.path} (they are shown here and counted at the end)\n`);
+          this.o.err.write(
+            `${safe(node)}: drop records are not packets: they are not written to ${this.o.file.path} (they are shown here and counted at the end)\n`,
+          );
         }
         for (const d of e.value.drops) {
           if (!this.take()) break;
@@ -141,7 +181,8 @@ export class CaptureOutput {
         }
         break;
       case 'notice':
-        if (this.o.format === 'json') this.line(JSON.stringify({ type: 'notice', node, code: e.value.code, message: e.value.message }));
+        if (this.o.format === 'json')
+          this.line(JSON.stringify({ type: 'notice', node, code: e.value.code, message: e.value.message }));
         this.o.err.write(`${safe(node)}: ${safe(e.value.code)}: ${safe(e.value.message)}\n`);
         break;
       case 'summary':
@@ -164,30 +205,58 @@ export class CaptureOutput {
       const c = s.lastCounters;
       if (!c) continue;
       for (const i of c.interfaces) {
-        rows.push([node, safe(i.interface), `${i.rxPackets}`, `${i.rxBytes}`, `${i.txPackets}`, `${i.txBytes}`, `${i.otherPackets}`, `${i.otherBytes}`]);
+        rows.push([
+          node,
+          safe(i.interface),
+          `${i.rxPackets}`,
+          `${i.rxBytes}`,
+          `${i.txPackets}`,
+          `${i.txBytes}`,
+          `${i.otherPackets}`,
+          `${i.otherBytes}`,
+        ]);
       }
-      rows.push([node, 'TOTAL', '', '', '', '', `${c.packets} packets`, `${c.bytes} bytes, kernel drops ${c.kernelDropped}, stream drops ${c.streamDropped}`]);
+      rows.push([
+        node,
+        'TOTAL',
+        '',
+        '',
+        '',
+        '',
+        `${c.packets} packets`,
+        `${c.bytes} bytes, kernel drops ${c.kernelDropped}, stream drops ${c.streamDropped}`,
+      ]);
     }
-    return table(['NODE', 'INTERFACE', 'RX PKTS', 'RX BYTES', 'TX PKTS', 'TX BYTES', 'OTHER PKTS', 'OTHER BYTES'], rows);
+    return table(
+      ['NODE', 'INTERFACE', 'RX PKTS', 'RX BYTES', 'TX PKTS', 'TX BYTES', 'OTHER PKTS', 'OTHER BYTES'],
+      rows,
+    );
   }
 
   /** Drops per node and reason over the whole capture (capture type drop). */
   dropTable(): string | undefined {
     const rows: string[][] = [];
-    for (const [node, s] of this.nodes) for (const r of s.summary?.dropReasons ?? []) rows.push([node, safe(r.reason), `${r.count}`]);
+    for (const [node, s] of this.nodes)
+      for (const r of s.summary?.dropReasons ?? []) rows.push([node, safe(r.reason), `${r.count}`]);
     return rows.length ? table(['NODE', 'DROP REASON', 'COUNT'], rows) : undefined;
   }
 
   /** One `{"type":"counters",…}` record per node (--counters-only -o json: every stdout line a typed record). */
   countersRecords(): Array<Record<string, unknown>> {
-    return [...this.nodes].filter(([, s]) => s.lastCounters).map(([node, s]) => ({ type: 'counters', ...countersJson(node, s.lastCounters!) }));
+    return [...this.nodes]
+      .filter(([, s]) => s.lastCounters)
+      .map(([node, s]) => ({ type: 'counters', ...countersJson(node, s.lastCounters!) }));
   }
 }
 
 const scratch = newDecoded();
 
 /** The pods a packet goes between, and the pcapng comment naming them (when either is known). */
-function podsOf(d: Decoded, data: Uint8Array, names: Map<string, string>): { src?: string; dst?: string; comment?: string } {
+function podsOf(
+  d: Decoded,
+  data: Uint8Array,
+  names: Map<string, string>,
+): { src?: string; dst?: string; comment?: string } {
   const sip = srcIp(d, data);
   const dip = dstIp(d, data);
   const src = sip ? names.get(sip) : undefined;
@@ -198,10 +267,20 @@ function podsOf(d: Decoded, data: Uint8Array, names: Map<string, string>): { src
 
 export function countersJson(node: string, c: CounterSnapshot): Record<string, unknown> {
   return {
-    node, sessionId: c.sessionId, packets: Number(c.packets), bytes: Number(c.bytes), kernelDropped: Number(c.kernelDropped), streamDropped: Number(c.streamDropped),
+    node,
+    sessionId: c.sessionId,
+    packets: Number(c.packets),
+    bytes: Number(c.bytes),
+    kernelDropped: Number(c.kernelDropped),
+    streamDropped: Number(c.streamDropped),
     interfaces: c.interfaces.map((i) => ({
-      interface: i.interface, rxPackets: Number(i.rxPackets), rxBytes: Number(i.rxBytes), txPackets: Number(i.txPackets), txBytes: Number(i.txBytes),
-      otherPackets: Number(i.otherPackets), otherBytes: Number(i.otherBytes),
+      interface: i.interface,
+      rxPackets: Number(i.rxPackets),
+      rxBytes: Number(i.rxBytes),
+      txPackets: Number(i.txPackets),
+      txBytes: Number(i.txBytes),
+      otherPackets: Number(i.otherPackets),
+      otherBytes: Number(i.otherBytes),
     })),
   };
 }
@@ -225,9 +304,19 @@ export interface TextPacketJson {
 
 function textRecord(node: string, iface: string, r: TextPacket): TextPacketJson {
   return {
-    type: 'packet', node, time: nsToIso(r.timestampNs), timestampNs: r.timestampNs.toString(), interface: iface,
+    type: 'packet',
+    node,
+    time: nsToIso(r.timestampNs),
+    timestampNs: r.timestampNs.toString(),
+    interface: iface,
     direction: directionName(r.direction),
-    frameType: r.frameType, length: r.originalLength, capturedLength: r.loggedLength, info: r.summary, pktGroupId: r.groupId, appearance: r.appearance, edge: r.edge,
+    frameType: r.frameType,
+    length: r.originalLength,
+    capturedLength: r.loggedLength,
+    info: r.summary,
+    pktGroupId: r.groupId,
+    appearance: r.appearance,
+    edge: r.edge,
   };
 }
 
@@ -260,8 +349,22 @@ export interface DropJson {
 }
 
 function dropRecord(node: string, d: Drop, pods: Map<string, string> | undefined): DropJson {
-  const rec: DropJson = { type: 'drop', node, time: nsToIso(d.timestampNs), reason: d.reason, protocol: d.src ? ipProtocolName(d.ipProtocol) : 'unknown', src: d.src, dst: d.dst, netns: d.netns, interface: d.interface, count: Number(d.count) };
-  if (d.ipProtocol === 6 || d.ipProtocol === 17) { rec.srcPort = d.srcPort; rec.dstPort = d.dstPort; }
+  const rec: DropJson = {
+    type: 'drop',
+    node,
+    time: nsToIso(d.timestampNs),
+    reason: d.reason,
+    protocol: d.src ? ipProtocolName(d.ipProtocol) : 'unknown',
+    src: d.src,
+    dst: d.dst,
+    netns: d.netns,
+    interface: d.interface,
+    count: Number(d.count),
+  };
+  if (d.ipProtocol === 6 || d.ipProtocol === 17) {
+    rec.srcPort = d.srcPort;
+    rec.dstPort = d.dstPort;
+  }
   if (d.location) rec.location = d.location;
   const sp = pods?.get(d.src);
   const dp = pods?.get(d.dst);
@@ -271,16 +374,25 @@ function dropRecord(node: string, d: Drop, pods: Map<string, string> | undefined
 }
 
 function dropLine(r: DropJson, withNode: boolean): string {
-  const ep = (a: string, p: number | undefined, pod: string | undefined): string => `${a || '?'}${p === undefined ? '' : `:${p}`}${pod ? ` (${pod})` : ''}`;
+  const ep = (a: string, p: number | undefined, pod: string | undefined): string =>
+    `${a || '?'}${p === undefined ? '' : `:${p}`}${pod ? ` (${pod})` : ''}`;
   const where = [r.netns, r.interface].filter(Boolean).join('/') || 'host';
-  const what = r.src ? `${r.protocol} ${ep(r.src, r.srcPort, r.srcPod)} > ${ep(r.dst, r.dstPort, r.dstPod)}` : 'no IPv4 header';
+  const what = r.src
+    ? `${r.protocol} ${ep(r.src, r.srcPort, r.srcPod)} > ${ep(r.dst, r.dstPort, r.dstPod)}`
+    : 'no IPv4 header';
   return `${r.time.slice(11, 29)} ${withNode ? `${r.node} ` : ''}DROP ${r.reason} ${what} at ${where}${r.location ? ` (${r.location})` : ''}${r.count > 1 ? ` x${r.count}` : ''}`;
 }
 
 function summaryJson(node: string, s: CaptureSummary): Record<string, unknown> {
   return {
-    ...(s.dropReasons.length ? { dropReasons: Object.fromEntries(s.dropReasons.map((r) => [r.reason, Number(r.count)])) } : {}),
-    type: 'summary', node, sessionId: s.sessionId, reason: stopReasonName(s.reason), durationMs: Number(s.durationMs),
+    ...(s.dropReasons.length
+      ? { dropReasons: Object.fromEntries(s.dropReasons.map((r) => [r.reason, Number(r.count)])) }
+      : {}),
+    type: 'summary',
+    node,
+    sessionId: s.sessionId,
+    reason: stopReasonName(s.reason),
+    durationMs: Number(s.durationMs),
     ...(s.errorCode ? { errorCode: s.errorCode, errorMessage: s.errorMessage } : {}),
     counters: s.counters ? countersJson(node, s.counters) : undefined,
   };

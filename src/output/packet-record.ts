@@ -40,14 +40,32 @@ export function nsToIso(ns: bigint): string {
 }
 
 /** `d` is the packet already decoded by the caller, when it has it (decoding is the hot part). */
-export function packetRecord(node: string, linkType: number, iface: string, p: Packet, d: Decoded = decode(linkType, p.data, scratch)): PacketRecord {
+export function packetRecord(
+  node: string,
+  linkType: number,
+  iface: string,
+  p: Packet,
+  d: Decoded = decode(linkType, p.data, scratch),
+): PacketRecord {
   const s = summarize(d, p.data);
   const rec: PacketRecord = {
-    type: 'packet', node, time: nsToIso(p.timestampNs), timestampNs: p.timestampNs.toString(), interface: iface,
+    type: 'packet',
+    node,
+    time: nsToIso(p.timestampNs),
+    timestampNs: p.timestampNs.toString(),
+    interface: iface,
     direction: directionName(p.direction),
-    protocol: s.protocol, src: s.src, dst: s.dst, length: p.originalLength, capturedLength: p.data.length, info: s.info,
+    protocol: s.protocol,
+    src: s.src,
+    dst: s.dst,
+    length: p.originalLength,
+    capturedLength: p.data.length,
+    info: s.info,
   };
-  if (s.srcPort !== undefined) { rec.srcPort = s.srcPort; rec.dstPort = s.dstPort; }
+  if (s.srcPort !== undefined) {
+    rec.srcPort = s.srcPort;
+    rec.dstPort = s.dstPort;
+  }
   if (d.tcpFlags >= 0 && s.protocol === 'TCP') rec.tcpFlags = tcpFlagsText(d.tcpFlags);
   return rec;
 }

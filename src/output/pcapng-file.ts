@@ -13,18 +13,28 @@ import { PcapngEncoder, type PcapngInterface, type PcapngPacket } from '../packe
 export const PCAPNG_FLUSH_BYTES = 1 << 20;
 
 const fileError = (path: string, why: string, hint: string, cause?: unknown): CnspectError =>
-  new CnspectError('CNSPECT_FILE', `cannot write ${path}: ${why}`, { hint, cause, context: { flag: '--write', value: path } });
+  new CnspectError('CNSPECT_FILE', `cannot write ${path}: ${why}`, {
+    hint,
+    cause,
+    context: { flag: '--write', value: path },
+  });
 
 /** Checks, before anything starts, that `path` can be created (or, with `overwrite`, replaced). */
 export function checkWritable(path: string, overwrite: boolean): void {
-  let existing;
-  try { existing = statSync(path); } catch { existing = undefined; }
+  let existing: ReturnType<typeof statSync> | undefined;
+  try {
+    existing = statSync(path);
+  } catch {
+    existing = undefined;
+  }
   if (existing?.isDirectory()) throw fileError(path, 'it is a directory', 'give a file name for -w');
   if (existing && !overwrite) {
     throw fileError(path, 'the file exists', 'pass --force (-f) to overwrite it, or choose another name for -w');
   }
   const dir = dirname(resolve(path));
-  try { accessSync(dir, constants.W_OK); } catch (err) {
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
     throw fileError(path, `directory ${dir} does not exist or is not writable`, 'choose a writable path for -w', err);
   }
 }
@@ -36,7 +46,10 @@ export class PcapngFile {
   private readonly ids = new Map<string, number>();
   packets = 0;
 
-  constructor(readonly path: string, private readonly overwrite = false) {
+  constructor(
+    readonly path: string,
+    private readonly overwrite = false,
+  ) {
     checkWritable(path, overwrite);
   }
 
@@ -51,7 +64,12 @@ export class PcapngFile {
       // 'wx': a file that appeared since the check is not clobbered without --force either.
       this.fd = openSync(this.path, this.overwrite ? 'w' : 'wx', 0o644);
     } catch (err) {
-      throw fileError(this.path, (err as Error).message, 'choose a writable path for -w (or --force to overwrite)', err);
+      throw fileError(
+        this.path,
+        (err as Error).message,
+        'choose a writable path for -w (or --force to overwrite)',
+        err,
+      );
     }
     this.flush();
   }

@@ -16,12 +16,19 @@ export function ipv4At(buf: Uint8Array, o: number): string {
 export function ipv6At(buf: Uint8Array, o: number): string {
   const groups: number[] = [];
   for (let i = 0; i < 8; i++) groups.push((buf[o + 2 * i]! << 8) | buf[o + 2 * i + 1]!);
-  let bestStart = -1, bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) { i++; continue; }
+  let bestStart = -1,
+    bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i > 1) { bestStart = i; bestLen = j - i; }
+    if (j - i > bestLen && j - i > 1) {
+      bestStart = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   const hex = (g: number[]): string => g.map((x) => x.toString(16)).join(':');
@@ -41,22 +48,36 @@ export function dstIp(d: Decoded, buf: Uint8Array): string | undefined {
 
 export function protocolName(d: Decoded): string {
   if (d.l3 === L3.ARP) return 'ARP';
-  if (d.l4Proto === -1) return d.etherType >= 0 ? `ethertype 0x${d.etherType.toString(16).padStart(4, '0')}` : 'unknown';
+  if (d.l4Proto === -1)
+    return d.etherType >= 0 ? `ethertype 0x${d.etherType.toString(16).padStart(4, '0')}` : 'unknown';
   return ipProtocolName(d.l4Proto);
 }
 
 /** The name packet and drop records share for an IP protocol number: TCP, UDP, ICMP, ICMPv6, ip-proto-N. */
 export function ipProtocolName(proto: number): string {
   switch (proto) {
-    case IPPROTO_TCP: return 'TCP';
-    case IPPROTO_UDP: return 'UDP';
-    case IPPROTO_ICMP: return 'ICMP';
-    case IPPROTO_ICMPV6: return 'ICMPv6';
-    default: return `ip-proto-${proto}`;
+    case IPPROTO_TCP:
+      return 'TCP';
+    case IPPROTO_UDP:
+      return 'UDP';
+    case IPPROTO_ICMP:
+      return 'ICMP';
+    case IPPROTO_ICMPV6:
+      return 'ICMPv6';
+    default:
+      return `ip-proto-${proto}`;
   }
 }
 
-const TCP_FLAG_LETTERS: Array<[number, string]> = [[0x02, 'S'], [0x01, 'F'], [0x04, 'R'], [0x08, 'P'], [0x20, 'U'], [0x40, 'E'], [0x80, 'W']];
+const TCP_FLAG_LETTERS: Array<[number, string]> = [
+  [0x02, 'S'],
+  [0x01, 'F'],
+  [0x04, 'R'],
+  [0x08, 'P'],
+  [0x20, 'U'],
+  [0x40, 'E'],
+  [0x80, 'W'],
+];
 
 /** tcpdump's flag notation: [S], [S.], [P.], [F.], [R], with '.' for ACK. */
 export function tcpFlagsText(flags: number): string {
@@ -66,10 +87,23 @@ export function tcpFlagsText(flags: number): string {
   return `[${s || 'none'}]`;
 }
 
-const ICMP4_TYPES: Record<number, string> = { 0: 'echo reply', 3: 'unreachable', 5: 'redirect', 8: 'echo request', 11: 'time exceeded' };
+const ICMP4_TYPES: Record<number, string> = {
+  0: 'echo reply',
+  3: 'unreachable',
+  5: 'redirect',
+  8: 'echo request',
+  11: 'time exceeded',
+};
 const ICMP6_TYPES: Record<number, string> = {
-  1: 'destination unreachable', 2: 'packet too big', 3: 'time exceeded', 128: 'echo request', 129: 'echo reply',
-  133: 'router solicitation', 134: 'router advertisement', 135: 'neighbor solicitation', 136: 'neighbor advertisement',
+  1: 'destination unreachable',
+  2: 'packet too big',
+  3: 'time exceeded',
+  128: 'echo request',
+  129: 'echo reply',
+  133: 'router solicitation',
+  134: 'router advertisement',
+  135: 'neighbor solicitation',
+  136: 'neighbor advertisement',
   143: 'multicast listener report v2',
 };
 
@@ -88,10 +122,18 @@ export function summarize(d: Decoded, buf: Uint8Array): PacketSummary {
   const dst = dstIp(d, buf) ?? (d.dstMacOffset >= 0 ? macAt(buf, d.dstMacOffset) : '?');
   const protocol = protocolName(d);
   const summary: PacketSummary = { src, dst, protocol, info: '' };
-  if (d.srcPort >= 0) { summary.srcPort = d.srcPort; summary.dstPort = d.dstPort; }
+  if (d.srcPort >= 0) {
+    summary.srcPort = d.srcPort;
+    summary.dstPort = d.dstPort;
+  }
   const tail = d.truncated ? ' [truncated]' : '';
   if (d.l3 === L3.ARP) {
-    summary.info = d.arpOp === 1 ? `Request who-has ${dst} tell ${src}` : d.arpOp === 2 ? `Reply ${src} is-at ${d.srcMacOffset >= 0 ? macAt(buf, d.srcMacOffset) : '?'}` : `op ${d.arpOp}`;
+    summary.info =
+      d.arpOp === 1
+        ? `Request who-has ${dst} tell ${src}`
+        : d.arpOp === 2
+          ? `Reply ${src} is-at ${d.srcMacOffset >= 0 ? macAt(buf, d.srcMacOffset) : '?'}`
+          : `op ${d.arpOp}`;
   } else if (d.fragment) {
     summary.info = `fragment, length ${d.payloadLength}`;
   } else if (d.l4Proto === IPPROTO_TCP && d.tcpFlags >= 0) {
@@ -101,7 +143,8 @@ export function summarize(d: Decoded, buf: Uint8Array): PacketSummary {
   } else if ((d.l4Proto === IPPROTO_ICMP || d.l4Proto === IPPROTO_ICMPV6) && d.icmpType >= 0) {
     const names = d.l4Proto === IPPROTO_ICMP ? ICMP4_TYPES : ICMP6_TYPES;
     const name = names[d.icmpType] ?? `type ${d.icmpType} code ${d.icmpCode}`;
-    const echo = d.l4Proto === IPPROTO_ICMP ? d.icmpType === 0 || d.icmpType === 8 : d.icmpType === 128 || d.icmpType === 129;
+    const echo =
+      d.l4Proto === IPPROTO_ICMP ? d.icmpType === 0 || d.icmpType === 8 : d.icmpType === 128 || d.icmpType === 129;
     summary.info = echo && d.icmpId >= 0 ? `${name}, id ${d.icmpId}, seq ${d.icmpSeq}` : name;
   } else if (d.payloadLength >= 0) {
     summary.info = `length ${d.payloadLength}`;

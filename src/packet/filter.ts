@@ -16,15 +16,28 @@ export const PROTOCOL_NAMES: Record<string, Protocol> = {
 };
 
 export const TCP_FLAG_NAMES: Record<string, TcpFlag> = {
-  FIN: TcpFlag.TCP_FLAG_FIN, SYN: TcpFlag.TCP_FLAG_SYN, RST: TcpFlag.TCP_FLAG_RST, PSH: TcpFlag.TCP_FLAG_PSH,
-  ACK: TcpFlag.TCP_FLAG_ACK, URG: TcpFlag.TCP_FLAG_URG, ECE: TcpFlag.TCP_FLAG_ECE, CWR: TcpFlag.TCP_FLAG_CWR,
+  FIN: TcpFlag.TCP_FLAG_FIN,
+  SYN: TcpFlag.TCP_FLAG_SYN,
+  RST: TcpFlag.TCP_FLAG_RST,
+  PSH: TcpFlag.TCP_FLAG_PSH,
+  ACK: TcpFlag.TCP_FLAG_ACK,
+  URG: TcpFlag.TCP_FLAG_URG,
+  ECE: TcpFlag.TCP_FLAG_ECE,
+  CWR: TcpFlag.TCP_FLAG_CWR,
 };
 
 /** Bit of each flag in the TCP header's flags byte. */
 export const TCP_FLAG_BITS: Record<TcpFlag, number> = {
-  [TcpFlag.TCP_FLAG_UNSPECIFIED]: 0, [TcpFlag.UNRECOGNIZED]: 0,
-  [TcpFlag.TCP_FLAG_FIN]: 0x01, [TcpFlag.TCP_FLAG_SYN]: 0x02, [TcpFlag.TCP_FLAG_RST]: 0x04, [TcpFlag.TCP_FLAG_PSH]: 0x08,
-  [TcpFlag.TCP_FLAG_ACK]: 0x10, [TcpFlag.TCP_FLAG_URG]: 0x20, [TcpFlag.TCP_FLAG_ECE]: 0x40, [TcpFlag.TCP_FLAG_CWR]: 0x80,
+  [TcpFlag.TCP_FLAG_UNSPECIFIED]: 0,
+  [TcpFlag.UNRECOGNIZED]: 0,
+  [TcpFlag.TCP_FLAG_FIN]: 0x01,
+  [TcpFlag.TCP_FLAG_SYN]: 0x02,
+  [TcpFlag.TCP_FLAG_RST]: 0x04,
+  [TcpFlag.TCP_FLAG_PSH]: 0x08,
+  [TcpFlag.TCP_FLAG_ACK]: 0x10,
+  [TcpFlag.TCP_FLAG_URG]: 0x20,
+  [TcpFlag.TCP_FLAG_ECE]: 0x40,
+  [TcpFlag.TCP_FLAG_CWR]: 0x80,
 };
 
 export const PROTOCOL_HELP = `TCP, UDP, ICMP, ICMPv6, or TCP_<flag>[_<flag>…] with flags ${Object.keys(TCP_FLAG_NAMES).join(', ')} (case-insensitive)`;
@@ -62,7 +75,11 @@ export function parseCidr(token: string, flag = '--ips'): string {
   if (network.some((b, i) => b !== bytes[i])) {
     const suggestion = isIP(addr) === 4 ? network.join('.') : compressV6(network);
     // tcpdump fails on "net 10.244.1.7/24"; a CIDR names a network, so say which one was meant.
-    throw badFlag(flag, token, `a network address for /${prefix} (host bits zero): did you mean ${suggestion}/${prefix}? (one address: ${addr})`);
+    throw badFlag(
+      flag,
+      token,
+      `a network address for /${prefix} (host bits zero): did you mean ${suggestion}/${prefix}? (one address: ${addr})`,
+    );
   }
   return `${addr.toLowerCase()}/${prefix}`;
 }
@@ -78,10 +95,14 @@ function maskBytes(bytes: number[], prefix: number): number[] {
 
 function ipv6Bytes(addr: string): number[] {
   const [head = '', tail] = addr.split('::');
-  const parse = (s: string): number[] => (s ? s.split(':') : []).flatMap((g) => {
-    if (g.includes('.')) { const b = g.split('.').map(Number); return [(b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!]; }
-    return [parseInt(g, 16)];
-  });
+  const parse = (s: string): number[] =>
+    (s ? s.split(':') : []).flatMap((g) => {
+      if (g.includes('.')) {
+        const b = g.split('.').map(Number);
+        return [(b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!];
+      }
+      return [parseInt(g, 16)];
+    });
   const h = parse(head);
   const t = tail === undefined ? [] : parse(tail);
   const groups = [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
@@ -91,12 +112,19 @@ function ipv6Bytes(addr: string): number[] {
 /** RFC 5952 text of 16 bytes: the longest run of two or more zero groups becomes "::". */
 function compressV6(bytes: number[]): string {
   const groups = Array.from({ length: 8 }, (_, i) => ((bytes[2 * i]! << 8) | bytes[2 * i + 1]!).toString(16));
-  let best = -1, bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== '0') { i++; continue; }
+  let best = -1,
+    bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen && j - i >= 2) { best = i; bestLen = j - i; }
+    if (j - i > bestLen && j - i >= 2) {
+      best = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   if (best < 0) return groups.join(':');
@@ -152,7 +180,8 @@ export const MAX_EXCLUSIONS = 16;
 /** Builds the filter model from raw flag values, validating every token. */
 export function filterFromTokens(t: FilterTokens): Filter {
   const exclude = (t.not ?? []).map(({ field, value }) => fieldsFrom({ [field]: [value] }, '--not '));
-  if (exclude.length > MAX_EXCLUSIONS) throw badFlag('--not', `${exclude.length} negations`, `at most ${MAX_EXCLUSIONS}`);
+  if (exclude.length > MAX_EXCLUSIONS)
+    throw badFlag('--not', `${exclude.length} negations`, `at most ${MAX_EXCLUSIONS}`);
   return { ...fieldsFrom(t, ''), exclude };
 }
 
@@ -177,11 +206,22 @@ function unique(xs: string[]): string[] {
 export function validateFilter(f: Filter | undefined): Filter {
   if (!f) return emptyFilter();
   if (f.exclude.length > MAX_EXCLUSIONS) {
-    throw new CnspectError('CNSPECT_BAD_REQUEST', `invalid filter: ${f.exclude.length} exclusions; allowed: at most ${MAX_EXCLUSIONS}`);
+    throw new CnspectError(
+      'CNSPECT_BAD_REQUEST',
+      `invalid filter: ${f.exclude.length} exclusions; allowed: at most ${MAX_EXCLUSIONS}`,
+    );
   }
   const exclude = f.exclude.map((x) => {
-    if (x.exclude.length) throw new CnspectError('CNSPECT_BAD_REQUEST', 'invalid filter: an exclusion has exclusions of its own; allowed: one level');
-    if (hasNoFields(x)) throw new CnspectError('CNSPECT_BAD_REQUEST', 'invalid filter: an empty exclusion would leave out every packet; allowed: at least one value');
+    if (x.exclude.length)
+      throw new CnspectError(
+        'CNSPECT_BAD_REQUEST',
+        'invalid filter: an exclusion has exclusions of its own; allowed: one level',
+      );
+    if (hasNoFields(x))
+      throw new CnspectError(
+        'CNSPECT_BAD_REQUEST',
+        'invalid filter: an empty exclusion would leave out every packet; allowed: at least one value',
+      );
     return validateFields(x);
   });
   return { ...validateFields(f), exclude };
@@ -189,30 +229,50 @@ export function validateFilter(f: Filter | undefined): Filter {
 
 function validateFields(f: Filter): Filter {
   const fail = (what: string, value: string, allowed: string): never => {
-    throw new CnspectError('CNSPECT_BAD_REQUEST', `invalid filter ${what}: ${JSON.stringify(value)}; allowed: ${allowed}`);
+    throw new CnspectError(
+      'CNSPECT_BAD_REQUEST',
+      `invalid filter ${what}: ${JSON.stringify(value)}; allowed: ${allowed}`,
+    );
   };
   const limit = 64;
-  for (const [name, list] of [['cidrs', f.cidrs], ['macs', f.macs], ['ports', f.ports], ['protocols', f.protocols]] as const) {
+  for (const [name, list] of [
+    ['cidrs', f.cidrs],
+    ['macs', f.macs],
+    ['ports', f.ports],
+    ['protocols', f.protocols],
+  ] as const) {
     if (list.length > limit) fail(name, `${list.length} values`, `at most ${limit}`);
   }
   const cidrs = f.cidrs.map((c) => {
-    try { return parseCidr(c); } catch { return fail('cidr', c, 'an IP address or CIDR'); }
+    try {
+      return parseCidr(c);
+    } catch {
+      return fail('cidr', c, 'an IP address or CIDR');
+    }
   });
   const macs = f.macs.map((m) => {
-    try { return parseMac(m); } catch { return fail('mac', m, 'a MAC address'); }
+    try {
+      return parseMac(m);
+    } catch {
+      return fail('mac', m, 'a MAC address');
+    }
   });
   for (const p of f.ports) {
     if (!(p.first <= p.last && p.last <= 65535)) fail('port range', `${p.first}-${p.last}`, 'first <= last <= 65535');
   }
   for (const p of f.protocols) {
-    if (!Object.values(PROTOCOL_NAMES).includes(p.protocol)) fail('protocol', String(p.protocol), 'TCP, UDP, ICMP, ICMPv6');
+    if (!Object.values(PROTOCOL_NAMES).includes(p.protocol))
+      fail('protocol', String(p.protocol), 'TCP, UDP, ICMP, ICMPv6');
     for (const flag of p.tcpFlags) {
-      if (p.protocol !== Protocol.PROTOCOL_TCP || !Object.values(TCP_FLAG_NAMES).includes(flag)) fail('tcp flag', String(flag), 'TCP flags on TCP only');
+      if (p.protocol !== Protocol.PROTOCOL_TCP || !Object.values(TCP_FLAG_NAMES).includes(flag))
+        fail('tcp flag', String(flag), 'TCP flags on TCP only');
     }
   }
   return {
-    cidrs, macs, ports: f.ports.map((p) => ({ first: p.first, last: p.last })),
-    protocols: f.protocols.map((p) => ({ protocol: p.protocol, tcpFlags: [...p.tcpFlags] })), exclude: [],
+    cidrs,
+    macs,
+    ports: f.ports.map((p) => ({ first: p.first, last: p.last })),
+    protocols: f.protocols.map((p) => ({ protocol: p.protocol, tcpFlags: [...p.tcpFlags] })),
+    exclude: [],
   };
 }
-

@@ -16,7 +16,10 @@ const TCP_OPEN_CLOSE = 0x01 | 0x02 | 0x04; // FIN, SYN, RST
 export class FlowSelector {
   private readonly lastSeen = new Map<string, number>();
 
-  constructor(private readonly idleTimeoutMs = FLOW_IDLE_TIMEOUT_MS, private readonly maxFlows = FLOW_TABLE_MAX) {}
+  constructor(
+    private readonly idleTimeoutMs = FLOW_IDLE_TIMEOUT_MS,
+    private readonly maxFlows = FLOW_TABLE_MAX,
+  ) {}
 
   /** Whether to keep the packet; `nowMs` is its capture time. */
   keep(d: Decoded, buf: Uint8Array, nowMs: number): boolean {
@@ -28,7 +31,8 @@ export class FlowSelector {
       a = `${srcIp(d, buf)}|${d.srcPort}`;
       b = `${dstIp(d, buf)}|${d.dstPort}`;
     } else if ((d.l4Proto === IPPROTO_ICMP || d.l4Proto === IPPROTO_ICMPV6) && d.icmpType >= 0) {
-      const echo = d.l4Proto === IPPROTO_ICMP ? d.icmpType === 0 || d.icmpType === 8 : d.icmpType === 128 || d.icmpType === 129;
+      const echo =
+        d.l4Proto === IPPROTO_ICMP ? d.icmpType === 0 || d.icmpType === 8 : d.icmpType === 128 || d.icmpType === 129;
       const tag = echo ? `id${d.icmpId}` : `t${d.icmpType}`;
       a = `${srcIp(d, buf)}|${tag}`;
       b = `${dstIp(d, buf)}|${tag}`;

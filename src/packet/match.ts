@@ -8,20 +8,31 @@ import { isIPv4 } from 'node:net';
 
 export type PacketPredicate = (d: Decoded, buf: Uint8Array) => boolean;
 
-interface Prefix { v6: boolean; bytes: Uint8Array; bits: number }
+interface Prefix {
+  v6: boolean;
+  bytes: Uint8Array;
+  bits: number;
+}
 
 function addressBytes(addr: string): Uint8Array {
   if (isIPv4(addr)) return Uint8Array.from(addr.split('.').map(Number));
   const [head = '', tail] = addr.split('::');
-  const parse = (s: string): number[] => (s ? s.split(':') : []).flatMap((g) => {
-    if (g.includes('.')) { const b = g.split('.').map(Number); return [(b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!]; }
-    return [parseInt(g, 16)];
-  });
+  const parse = (s: string): number[] =>
+    (s ? s.split(':') : []).flatMap((g) => {
+      if (g.includes('.')) {
+        const b = g.split('.').map(Number);
+        return [(b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!];
+      }
+      return [parseInt(g, 16)];
+    });
   const h = parse(head);
   const t = tail === undefined ? [] : parse(tail);
   const groups = [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
   const out = new Uint8Array(16);
-  groups.forEach((g, i) => { out[2 * i] = g >> 8; out[2 * i + 1] = g & 0xff; });
+  groups.forEach((g, i) => {
+    out[2 * i] = g >> 8;
+    out[2 * i + 1] = g & 0xff;
+  });
   return out;
 }
 
@@ -72,20 +83,29 @@ function compileFields(f: Filter): PacketPredicate {
       for (let i = 0; i < 6; i++) if (buf[o + i] !== m[i]) return false;
       return true;
     };
-    checks.push((d, buf) => d.srcMacOffset >= 0 && macs.some((m) => eq(buf, d.srcMacOffset, m) || eq(buf, d.dstMacOffset, m)));
+    checks.push(
+      (d, buf) => d.srcMacOffset >= 0 && macs.some((m) => eq(buf, d.srcMacOffset, m) || eq(buf, d.dstMacOffset, m)),
+    );
   }
   if (f.ports.length) {
     const ranges = f.ports.map((p) => [p.first, p.last] as const);
     checks.push((d) => {
       if (d.srcPort < 0 || (d.l4Proto !== IPPROTO_TCP && d.l4Proto !== IPPROTO_UDP)) return false;
-      for (const [a, b] of ranges) if ((d.srcPort >= a && d.srcPort <= b) || (d.dstPort >= a && d.dstPort <= b)) return true;
+      for (const [a, b] of ranges)
+        if ((d.srcPort >= a && d.srcPort <= b) || (d.dstPort >= a && d.dstPort <= b)) return true;
       return false;
     });
   }
   if (f.protocols.length) {
     const wanted = f.protocols.map((p) => ({
-      ipProto: p.protocol === Protocol.PROTOCOL_TCP ? IPPROTO_TCP : p.protocol === Protocol.PROTOCOL_UDP ? IPPROTO_UDP
-        : p.protocol === Protocol.PROTOCOL_ICMP ? IPPROTO_ICMP : IPPROTO_ICMPV6,
+      ipProto:
+        p.protocol === Protocol.PROTOCOL_TCP
+          ? IPPROTO_TCP
+          : p.protocol === Protocol.PROTOCOL_UDP
+            ? IPPROTO_UDP
+            : p.protocol === Protocol.PROTOCOL_ICMP
+              ? IPPROTO_ICMP
+              : IPPROTO_ICMPV6,
       v4Only: p.protocol === Protocol.PROTOCOL_ICMP,
       mask: p.tcpFlags.reduce((m, fl) => m | TCP_FLAG_BITS[fl], 0),
     }));
@@ -129,8 +149,15 @@ export function compileTupleFilter(f: Filter): (t: Tuple) => boolean {
 function compileTupleFields(f: Filter): (t: Tuple) => boolean {
   const prefixes = f.cidrs.map(toPrefix);
   const ports = f.ports.map((p) => [p.first, p.last] as const);
-  const protos: number[] = f.protocols.map((p) => (p.protocol === Protocol.PROTOCOL_TCP ? IPPROTO_TCP : p.protocol === Protocol.PROTOCOL_UDP ? IPPROTO_UDP
-    : p.protocol === Protocol.PROTOCOL_ICMP ? IPPROTO_ICMP : IPPROTO_ICMPV6));
+  const protos: number[] = f.protocols.map((p) =>
+    p.protocol === Protocol.PROTOCOL_TCP
+      ? IPPROTO_TCP
+      : p.protocol === Protocol.PROTOCOL_UDP
+        ? IPPROTO_UDP
+        : p.protocol === Protocol.PROTOCOL_ICMP
+          ? IPPROTO_ICMP
+          : IPPROTO_ICMPV6,
+  );
   const hit = (ip: string): boolean => {
     if (!ip) return false;
     const bytes = addressBytes(ip);
@@ -138,7 +165,14 @@ function compileTupleFields(f: Filter): (t: Tuple) => boolean {
   };
   return (t) => {
     if (prefixes.length && !(hit(t.src) || hit(t.dst))) return false;
-    if (ports.length && !((t.ipProtocol === IPPROTO_TCP || t.ipProtocol === IPPROTO_UDP) && ports.some(([a, b]) => (t.srcPort >= a && t.srcPort <= b) || (t.dstPort >= a && t.dstPort <= b)))) return false;
+    if (
+      ports.length &&
+      !(
+        (t.ipProtocol === IPPROTO_TCP || t.ipProtocol === IPPROTO_UDP) &&
+        ports.some(([a, b]) => (t.srcPort >= a && t.srcPort <= b) || (t.dstPort >= a && t.dstPort <= b))
+      )
+    )
+      return false;
     if (protos.length && !protos.includes(t.ipProtocol)) return false;
     return true;
   };

@@ -41,15 +41,22 @@ export class PcapStreamReader {
     if (this.pending.length) {
       // Complete the record that straddles the previous chunk by copying only its own bytes.
       const need = this.header ? this.bytesToComplete(chunk) : 24 - this.pending.length;
-      if (need > chunk.length) { this.pending = Buffer.concat([this.pending, chunk]); return; }
+      if (need > chunk.length) {
+        this.pending = Buffer.concat([this.pending, chunk]);
+        return;
+      }
       const joined = Buffer.concat([this.pending, chunk.subarray(0, need)]);
       this.pending = Buffer.alloc(0);
-      if (!this.header) { this.header = parseGlobalHeader(joined); }
-      else this.parse(joined, 0, onRecord);
+      if (!this.header) {
+        this.header = parseGlobalHeader(joined);
+      } else this.parse(joined, 0, onRecord);
       o = need;
     }
     if (!this.header) {
-      if (buf.length - o < 24) { this.pending = Buffer.from(buf.subarray(o)); return; }
+      if (buf.length - o < 24) {
+        this.pending = Buffer.from(buf.subarray(o));
+        return;
+      }
       this.header = parseGlobalHeader(buf.subarray(o));
       o += 24;
     }
@@ -70,7 +77,8 @@ export class PcapStreamReader {
 
   private caplenAt(buf: Buffer, o: number): number {
     const caplen = this.header!.littleEndian ? r32le(buf, o + 8) : r32be(buf, o + 8);
-    if (caplen > MAX_RECORD) throw new CnspectError('CNSPECT_TOOL_FAILED', `pcap stream corrupt: record of ${caplen} bytes`);
+    if (caplen > MAX_RECORD)
+      throw new CnspectError('CNSPECT_TOOL_FAILED', `pcap stream corrupt: record of ${caplen} bytes`);
     return caplen;
   }
 
@@ -108,13 +116,18 @@ export function parseGlobalHeader(buf: Buffer): PcapHeader {
   const magicLE = buf.readUInt32LE(0);
   let littleEndian: boolean;
   let nanosecond: boolean;
-  if (magicLE === 0xa1b2c3d4 || magicLE === 0xa1b23c4d) { littleEndian = true; nanosecond = magicLE === 0xa1b23c4d; }
-  else {
+  if (magicLE === 0xa1b2c3d4 || magicLE === 0xa1b23c4d) {
+    littleEndian = true;
+    nanosecond = magicLE === 0xa1b23c4d;
+  } else {
     const magicBE = buf.readUInt32BE(0);
     if (magicBE !== 0xa1b2c3d4 && magicBE !== 0xa1b23c4d) {
-      throw new CnspectError('CNSPECT_FILE', `not a pcap stream: magic 0x${magicLE.toString(16)}`, { hint: 'expected a classic pcap file (tcpdump -w); pcapng input is not read here' });
+      throw new CnspectError('CNSPECT_FILE', `not a pcap stream: magic 0x${magicLE.toString(16)}`, {
+        hint: 'expected a classic pcap file (tcpdump -w); pcapng input is not read here',
+      });
     }
-    littleEndian = false; nanosecond = magicBE === 0xa1b23c4d;
+    littleEndian = false;
+    nanosecond = magicBE === 0xa1b23c4d;
   }
   const snaplen = littleEndian ? buf.readUInt32LE(16) : buf.readUInt32BE(16);
   const linkType = (littleEndian ? buf.readUInt32LE(20) : buf.readUInt32BE(20)) & 0x0fffffff;

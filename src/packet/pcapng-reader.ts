@@ -32,7 +32,9 @@ const BOM = 0x1a2b3c4d;
 const MAX_BLOCK = 64 << 20;
 
 const bad = (file: string, what: string): never => {
-  throw new CnspectError('CNSPECT_FILE', `${file} is not a readable pcapng file: ${what}`, { hint: 'the conversion may have been cut short; the ETL file on the node still holds the capture' });
+  throw new CnspectError('CNSPECT_FILE', `${file} is not a readable pcapng file: ${what}`, {
+    hint: 'the conversion may have been cut short; the ETL file on the node still holds the capture',
+  });
 };
 
 function options(b: Buffer, start: number, le: boolean): Map<number, Buffer[]> {
@@ -59,7 +61,11 @@ function resolution(v: Buffer | undefined): bigint {
 }
 
 /** Every interface and packet of the file, in order; `onPacket` may be async (back-pressure). */
-export async function readPcapng(file: string, onInterface: (i: PcapngInterface, id: number) => void, onPacket: (p: PcapngPacket) => void | Promise<void>): Promise<void> {
+export async function readPcapng(
+  file: string,
+  onInterface: (i: PcapngInterface, id: number) => void,
+  onPacket: (p: PcapngPacket) => void | Promise<void>,
+): Promise<void> {
   const fh = await open(file, 'r');
   try {
     const head = Buffer.alloc(12);
@@ -88,7 +94,13 @@ export async function readPcapng(file: string, onInterface: (i: PcapngInterface,
       if (type === IDB) {
         const opts = options(block, 16, le);
         const text = (code: number): string => opts.get(code)?.[0]?.toString('utf8').replace(/\0+$/, '') ?? '';
-        const i: PcapngInterface = { linkType: le ? block.readUInt16LE(8) : block.readUInt16BE(8), snaplen: u32(12), name: text(2), description: text(3), unitsPerSecond: resolution(opts.get(9)?.[0]) };
+        const i: PcapngInterface = {
+          linkType: le ? block.readUInt16LE(8) : block.readUInt16BE(8),
+          snaplen: u32(12),
+          name: text(2),
+          description: text(3),
+          unitsPerSecond: resolution(opts.get(9)?.[0]),
+        };
         interfaces.push(i);
         onInterface(i, interfaces.length - 1);
       } else if (type === EPB) {
@@ -101,15 +113,31 @@ export async function readPcapng(file: string, onInterface: (i: PcapngInterface,
         const flags = opts.get(2)?.[0];
         const ns = (ts * 1_000_000_000n) / iface.unitsPerSecond;
         await onPacket({
-          interfaceId: id, sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n), originalLength: u32(24), data: block.subarray(28, 28 + caplen),
+          interfaceId: id,
+          sec: Number(ns / 1_000_000_000n),
+          nsec: Number(ns % 1_000_000_000n),
+          originalLength: u32(24),
+          data: block.subarray(28, 28 + caplen),
           direction: flags && flags.length >= 4 ? (le ? flags.readUInt32LE(0) : flags.readUInt32BE(0)) & 3 : 0,
-          comment: opts.get(1)?.map((c) => c.toString('utf8')).join(' ') ?? '',
+          comment:
+            opts
+              .get(1)
+              ?.map((c) => c.toString('utf8'))
+              .join(' ') ?? '',
         });
       } else if (type === SPB) {
         const iface = interfaces[0] ?? bad(file, 'a simple packet before any interface');
         const orig = u32(8);
         const caplen = Math.min(orig, iface.snaplen || orig, total - 16);
-        await onPacket({ interfaceId: 0, sec: 0, nsec: 0, originalLength: orig, data: block.subarray(12, 12 + caplen), direction: 0, comment: '' });
+        await onPacket({
+          interfaceId: 0,
+          sec: 0,
+          nsec: 0,
+          originalLength: orig,
+          data: block.subarray(12, 12 + caplen),
+          direction: 0,
+          comment: '',
+        });
       }
       pos += total;
     }

@@ -26,19 +26,26 @@ export interface PcapngPacket {
   comment?: string;
 }
 
-const OPT_END = 0, OPT_COMMENT = 1;
+const OPT_END = 0,
+  OPT_COMMENT = 1;
 const SHB_USERAPPL = 4;
-const IF_NAME = 2, IF_DESCRIPTION = 3, IF_TSRESOL = 9;
+const IF_NAME = 2,
+  IF_DESCRIPTION = 3,
+  IF_TSRESOL = 9;
 const EPB_FLAGS = 2;
 
 const pad4 = (n: number): number => (n + 3) & ~3;
 
 // Little-endian stores without Buffer's per-call range checks (the caller ensured capacity).
 function w32(b: Buffer, v: number, o: number): void {
-  b[o] = v & 0xff; b[o + 1] = (v >>> 8) & 0xff; b[o + 2] = (v >>> 16) & 0xff; b[o + 3] = (v >>> 24) & 0xff;
+  b[o] = v & 0xff;
+  b[o + 1] = (v >>> 8) & 0xff;
+  b[o + 2] = (v >>> 16) & 0xff;
+  b[o + 3] = (v >>> 24) & 0xff;
 }
 function w16(b: Buffer, v: number, o: number): void {
-  b[o] = v & 0xff; b[o + 1] = (v >>> 8) & 0xff;
+  b[o] = v & 0xff;
+  b[o + 1] = (v >>> 8) & 0xff;
 }
 
 /** Accumulates pcapng blocks; `take()` hands out what is ready to write. */
@@ -96,17 +103,23 @@ export class PcapngEncoder {
     o += 28 + caplen;
     for (let padding = pad4(caplen) - caplen; padding > 0; padding--) b[o++] = 0; // fill() costs more for 1-3 bytes
     if (comment) {
-      w16(b, OPT_COMMENT, o); w16(b, comment.length, o + 2);
+      w16(b, OPT_COMMENT, o);
+      w16(b, comment.length, o + 2);
       comment.copy(b, o + 4);
       const cp = pad4(comment.length);
       b.fill(0, o + 4 + comment.length, o + 4 + cp);
       o += 4 + cp;
     }
     if (flags) {
-      w16(b, EPB_FLAGS, o); w16(b, 4, o + 2); w32(b, p.direction! & 3, o + 4);
+      w16(b, EPB_FLAGS, o);
+      w16(b, 4, o + 2);
+      w32(b, p.direction! & 3, o + 4);
       o += 8;
     }
-    if (comment || flags) { w32(b, 0, o); o += 4; }
+    if (comment || flags) {
+      w32(b, 0, o);
+      o += 4;
+    }
     w32(b, total, o);
     this.len = o + 4;
   }
@@ -132,9 +145,14 @@ export class PcapngEncoder {
   private sectionHeader(application: string): void {
     const head = Buffer.alloc(16);
     head.writeUInt32LE(0x1a2b3c4d, 0); // byte-order magic
-    head.writeUInt16LE(1, 4); head.writeUInt16LE(0, 6); // version 1.0
-    head.writeInt32LE(-1, 8); head.writeInt32LE(-1, 12); // section length unknown
-    this.block(0x0a0d0d0a, Buffer.concat([head, option(SHB_USERAPPL, Buffer.from(application, 'utf8')), endOfOptions()]));
+    head.writeUInt16LE(1, 4);
+    head.writeUInt16LE(0, 6); // version 1.0
+    head.writeInt32LE(-1, 8);
+    head.writeInt32LE(-1, 12); // section length unknown
+    this.block(
+      0x0a0d0d0a,
+      Buffer.concat([head, option(SHB_USERAPPL, Buffer.from(application, 'utf8')), endOfOptions()]),
+    );
   }
 
   private block(type: number, body: Buffer): void {
@@ -170,6 +188,8 @@ function endOfOptions(): Buffer {
 
 function u16u16u32(a: number, b: number, c: number): Buffer {
   const out = Buffer.alloc(8);
-  out.writeUInt16LE(a, 0); out.writeUInt16LE(b, 2); out.writeUInt32LE(c, 4);
+  out.writeUInt16LE(a, 0);
+  out.writeUInt16LE(b, 2);
+  out.writeUInt32LE(c, 4);
   return out;
 }

@@ -37,7 +37,11 @@ function installExitHook(): void {
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const child of live) {
-      try { child.kill('SIGKILL'); } catch { /* already gone */ }
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        /* already gone */
+      }
     }
   });
 }
@@ -61,7 +65,11 @@ export class Child {
     if (options.dieWithParent && process.platform === 'linux' && existsSync(SETPRIV)) {
       full = [SETPRIV, '--pdeathsig', 'SIGKILL', '--', ...argv];
     }
-    const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env, shell: false });
+    const child = spawn(full[0]!, full.slice(1), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: options.env ?? process.env,
+      shell: false,
+    });
     this.process = child;
     spawned++;
     live.add(child);
@@ -98,7 +106,11 @@ export class Child {
 
   signal(sig: NodeJS.Signals): boolean {
     if (!this.running) return false;
-    try { return this.process.kill(sig); } catch { return false; }
+    try {
+      return this.process.kill(sig);
+    } catch {
+      return false;
+    }
   }
 
   /** Asks the tool to stop with `sig`, then kills it after `graceMs`. Resolves when it is gone. */
@@ -106,21 +118,35 @@ export class Child {
     if (this.running) {
       this.signal(sig);
       const timer = setTimeout(() => {
-        if (this.running) { this.forced = true; this.signal('SIGKILL'); }
+        if (this.running) {
+          this.forced = true;
+          this.signal('SIGKILL');
+        }
       }, graceMs);
-      try { await this.exited; } finally { clearTimeout(timer); }
+      try {
+        await this.exited;
+      } finally {
+        clearTimeout(timer);
+      }
     }
     return this.exited;
   }
 }
 
 /** Runs a command to completion (killed after `timeoutMs`): how it exited, its stdout and stderr. */
-export async function runToEnd(argv: readonly string[], timeoutMs: number): Promise<{ info: ExitInfo; out: string; err: string }> {
+export async function runToEnd(
+  argv: readonly string[],
+  timeoutMs: number,
+): Promise<{ info: ExitInfo; out: string; err: string }> {
   const child = new Child(argv, { dieWithParent: true });
   let out = '';
   child.process.stdout!.setEncoding('utf8');
-  child.process.stdout!.on('data', (s: string) => { out += s; });
-  const timer = setTimeout(() => { void child.stop('SIGKILL', 0); }, timeoutMs);
+  child.process.stdout!.on('data', (s: string) => {
+    out += s;
+  });
+  const timer = setTimeout(() => {
+    void child.stop('SIGKILL', 0);
+  }, timeoutMs);
   const info = await child.exited.finally(() => clearTimeout(timer));
   return { info, out, err: child.stderr };
 }
@@ -129,16 +155,27 @@ export async function runToEnd(argv: readonly string[], timeoutMs: number): Prom
 export async function run(argv: readonly string[], what: string, timeoutMs = 10_000): Promise<string> {
   const { info, out, err } = await runToEnd(argv, timeoutMs);
   if (info.exitCode === 127 && /not found/.test(err)) {
-    throw new CnspectError('CNSPECT_TOOL_MISSING', `${argv[0]} is not installed (needed to ${what})`, { hint: `install it (Debian: apt-get install ${toolPackage(argv[0]!)})` });
+    throw new CnspectError('CNSPECT_TOOL_MISSING', `${argv[0]} is not installed (needed to ${what})`, {
+      hint: `install it (Debian: apt-get install ${toolPackage(argv[0]!)})`,
+    });
   }
   if (info.exitCode !== 0) {
-    throw new CnspectError('CNSPECT_TOOL_FAILED', `${what} failed: ${argv.join(' ')} exited with ${info.exitCode ?? info.signal}: ${err.trim().split('\n').slice(-3).join(' | ')}`);
+    throw new CnspectError(
+      'CNSPECT_TOOL_FAILED',
+      `${what} failed: ${argv.join(' ')} exited with ${info.exitCode ?? info.signal}: ${err.trim().split('\n').slice(-3).join(' | ')}`,
+    );
   }
   return out;
 }
 
 export function toolPackage(tool: string): string {
   const name = tool.split('/').pop() ?? tool;
-  return ({ ip: 'iproute2', nsenter: 'util-linux', tshark: 'tshark', tcpdump: 'tcpdump', bpftrace: 'bpftrace' } as Record<string, string>)[name] ?? name;
+  return (
+    (
+      { ip: 'iproute2', nsenter: 'util-linux', tshark: 'tshark', tcpdump: 'tcpdump', bpftrace: 'bpftrace' } as Record<
+        string,
+        string
+      >
+    )[name] ?? name
+  );
 }
-

@@ -25,8 +25,15 @@ function validity(): { notBefore: Date; notAfter: Date } {
 }
 
 export function validateHostName(h: string): string {
-  if (isIP(h) || /^(?=.{1,253}$)[A-Za-z0-9*]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(h)) return h;
-  throw new CnspectError('CNSPECT_BAD_FLAG', `invalid --host ${JSON.stringify(h)}; allowed: an IP address or a DNS name`);
+  if (
+    isIP(h) ||
+    /^(?=.{1,253}$)[A-Za-z0-9*]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(h)
+  )
+    return h;
+  throw new CnspectError(
+    'CNSPECT_BAD_FLAG',
+    `invalid --host ${JSON.stringify(h)}; allowed: an IP address or a DNS name`,
+  );
 }
 
 export interface IssueOptions {
@@ -39,20 +46,40 @@ export interface IssueOptions {
   notAfter?: Date;
 }
 
-async function issue(ca: x509.X509Certificate, caKey: CryptoKey, o: IssueOptions): Promise<{ cert: string; key: string }> {
-  const keys = await crypto.subtle.generateKey(ALG, true, ['sign', 'verify']) as CryptoKeyPair;
+async function issue(
+  ca: x509.X509Certificate,
+  caKey: CryptoKey,
+  o: IssueOptions,
+): Promise<{ cert: string; key: string }> {
+  const keys = (await crypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
-    new x509.ExtendedKeyUsageExtension([o.usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
+    new x509.ExtendedKeyUsageExtension([
+      o.usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth,
+    ]),
     await x509.AuthorityKeyIdentifierExtension.create(ca, false, crypto),
   ];
-  if (o.hosts.length) extensions.push(new x509.SubjectAlternativeNameExtension(o.hosts.map((h) => ({ type: isIP(h) ? 'ip' as const : 'dns' as const, value: h }))));
+  if (o.hosts.length)
+    extensions.push(
+      new x509.SubjectAlternativeNameExtension(
+        o.hosts.map((h) => ({ type: isIP(h) ? ('ip' as const) : ('dns' as const), value: h })),
+      ),
+    );
   const v = validity();
-  const cert = await x509.X509CertificateGenerator.create({
-    subject: `CN=${o.cn}`, issuer: ca.subject, notBefore: o.notBefore ?? v.notBefore, notAfter: o.notAfter ?? v.notAfter,
-    signingAlgorithm: ALG, publicKey: keys.publicKey, signingKey: caKey, extensions,
-  }, crypto);
+  const cert = await x509.X509CertificateGenerator.create(
+    {
+      subject: `CN=${o.cn}`,
+      issuer: ca.subject,
+      notBefore: o.notBefore ?? v.notBefore,
+      notAfter: o.notAfter ?? v.notAfter,
+      signingAlgorithm: ALG,
+      publicKey: keys.publicKey,
+      signingKey: caKey,
+      extensions,
+    },
+    crypto,
+  );
   return { cert: cert.toString('pem'), key: await keyPem(keys.privateKey) };
 }
 
@@ -63,7 +90,11 @@ export interface NodeIdentity {
 }
 
 /** An agent's certificate names its node (and its addresses): the client checks it reached the node it meant. */
-function agentCertificate(ca: x509.X509Certificate, caKey: CryptoKey, node: NodeIdentity): Promise<{ cert: string; key: string }> {
+function agentCertificate(
+  ca: x509.X509Certificate,
+  caKey: CryptoKey,
+  node: NodeIdentity,
+): Promise<{ cert: string; key: string }> {
   return issue(ca, caKey, { cn: node.name, usage: 'server', hosts: [...new Set([node.name, ...node.hosts])] });
 }
 
@@ -80,15 +111,21 @@ export interface CertificateSet {
 }
 
 async function createCa(caName: string): Promise<{ ca: x509.X509Certificate; caKey: CryptoKey }> {
-  const keys = await crypto.subtle.generateKey(ALG, true, ['sign', 'verify']) as CryptoKeyPair;
-  const ca = await x509.X509CertificateGenerator.createSelfSigned({
-    name: `CN=${caName}`, ...validity(), signingAlgorithm: ALG, keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
-    ],
-  }, crypto);
+  const keys = (await crypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const ca = await x509.X509CertificateGenerator.createSelfSigned(
+    {
+      name: `CN=${caName}`,
+      ...validity(),
+      signingAlgorithm: ALG,
+      keys,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+      ],
+    },
+    crypto,
+  );
   return { ca, caKey: keys.privateKey };
 }
 
@@ -101,9 +138,17 @@ function validateNode(n: NodeIdentity): void {
 export async function generateCertificates(nodes: NodeIdentity[], caName = 'cnspect CA'): Promise<CertificateSet> {
   nodes.forEach(validateNode);
   const { ca, caKey } = await createCa(caName);
-  const agents = await Promise.all(nodes.map(async (n) => ({ node: n.name, ...(await agentCertificate(ca, caKey, n)) })));
+  const agents = await Promise.all(
+    nodes.map(async (n) => ({ node: n.name, ...(await agentCertificate(ca, caKey, n)) })),
+  );
   const client = await clientCertificate(ca, caKey);
-  return { caCert: ca.toString('pem'), caKey: await keyPem(caKey), agents, clientCert: client.cert, clientKey: client.key };
+  return {
+    caCert: ca.toString('pem'),
+    caKey: await keyPem(caKey),
+    agents,
+    clientCert: client.cert,
+    clientKey: client.key,
+  };
 }
 
 /** The CA in `dir`, created there (key mode 0600) when there is none yet. */
@@ -114,7 +159,13 @@ async function caIn(dir: string, caName: string): Promise<{ ca: x509.X509Certifi
   if (existsSync(caPath) && existsSync(caKeyPath)) {
     return {
       ca: new x509.X509Certificate(readFileSync(caPath, 'utf8')),
-      caKey: await crypto.subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(readFileSync(caKeyPath, 'utf8')), ALG, true, ['sign']),
+      caKey: await crypto.subtle.importKey(
+        'pkcs8',
+        x509.PemConverter.decodeFirst(readFileSync(caKeyPath, 'utf8')),
+        ALG,
+        true,
+        ['sign'],
+      ),
     };
   }
   const made = await createCa(caName);
@@ -134,18 +185,31 @@ function makeDirs(dir: string): void {
   for (const p of parts) {
     at = join(at, p);
     if (existsSync(at)) {
-      if (!statSync(at).isDirectory()) throw new CnspectError('CNSPECT_FILE', `cannot create ${dir}: ${at} is not a directory`, { hint: 'choose a directory you can write, e.g. ./tls' });
+      if (!statSync(at).isDirectory())
+        throw new CnspectError('CNSPECT_FILE', `cannot create ${dir}: ${at} is not a directory`, {
+          hint: 'choose a directory you can write, e.g. ./tls',
+        });
       continue;
     }
-    try { mkdirSync(at, { mode: 0o700 }); } catch (err) {
-      throw new CnspectError('CNSPECT_FILE', `cannot create ${dir}: ${(err as Error).message}`, { cause: err, hint: 'choose a directory you can write, e.g. ./tls' });
+    try {
+      mkdirSync(at, { mode: 0o700 });
+    } catch (err) {
+      throw new CnspectError('CNSPECT_FILE', `cannot create ${dir}: ${(err as Error).message}`, {
+        cause: err,
+        hint: 'choose a directory you can write, e.g. ./tls',
+      });
     }
   }
 }
 
 function write(path: string, text: string, mode = 0o644): void {
-  try { writeFileSync(path, text, { mode }); } catch (err) {
-    throw new CnspectError('CNSPECT_FILE', `cannot write ${path}: ${(err as Error).message}`, { cause: err, hint: 'choose a directory you can write' });
+  try {
+    writeFileSync(path, text, { mode });
+  } catch (err) {
+    throw new CnspectError('CNSPECT_FILE', `cannot write ${path}: ${(err as Error).message}`, {
+      cause: err,
+      hint: 'choose a directory you can write',
+    });
   }
 }
 
@@ -167,7 +231,11 @@ export async function initCertificates(dir: string, hosts: string[], caName = 'c
 }
 
 /** Like initCertificates, with one agent certificate per node: DIR/NODE.crt and DIR/NODE.key. */
-export async function initNodeCertificates(dir: string, nodes: NodeIdentity[], caName = 'cnspect CA'): Promise<string[]> {
+export async function initNodeCertificates(
+  dir: string,
+  nodes: NodeIdentity[],
+  caName = 'cnspect CA',
+): Promise<string[]> {
   nodes.forEach(validateNode);
   const { ca, caKey } = await caIn(dir, caName);
   const files = [join(dir, TLS_FILES.ca), join(dir, TLS_FILES.caKey)];

@@ -1,6 +1,12 @@
 // Drives a capture through any AgentApi (in-process or remote) and keeps what it streams.
 import type { AgentApi } from '../../src/contract/agent-api.js';
-import type { CaptureEvent, CaptureRequest, CaptureStarted, CaptureSummary, Packet } from '../../src/gen/cnspect/v1/agent.js';
+import type {
+  CaptureEvent,
+  CaptureRequest,
+  CaptureStarted,
+  CaptureSummary,
+  Packet,
+} from '../../src/gen/cnspect/v1/agent.js';
 import { emptyFilter, filterFromTokens, type FilterTokens } from '../../src/packet/filter.js';
 import { decode, type Decoded } from '../../src/packet/decode.js';
 import { waitFor } from './wait.js';
@@ -8,9 +14,21 @@ import { waitFor } from './wait.js';
 export function request(over: Partial<CaptureRequest> & { tokens?: FilterTokens } = {}): CaptureRequest {
   const { tokens, ...rest } = over;
   return {
-    filter: tokens ? filterFromTokens(tokens) : emptyFilter(), type: 1, durationMs: 0n, countersOnly: false, snaplenBytes: 0,
-    maxBytes: 0n, maxPackets: 0n, interface: 'any', netns: '', counterIntervalMs: 0, pods: [], inPod: false, needPacketBytes: false,
-    includeSelf: false, ...rest,
+    filter: tokens ? filterFromTokens(tokens) : emptyFilter(),
+    type: 1,
+    durationMs: 0n,
+    countersOnly: false,
+    snaplenBytes: 0,
+    maxBytes: 0n,
+    maxPackets: 0n,
+    interface: 'any',
+    netns: '',
+    counterIntervalMs: 0,
+    pods: [],
+    inPod: false,
+    needPacketBytes: false,
+    includeSelf: false,
+    ...rest,
   };
 }
 
@@ -50,9 +68,18 @@ export async function startCapture(api: AgentApi, req: CaptureRequest): Promise<
   summary.catch(() => undefined);
   await waitFor(() => started ?? (failure ? Promise.reject(failure) : undefined), 'capture to start');
   return {
-    started: started!, events, packets, summary, abort,
-    waitPackets: async (n, timeoutMs = 10_000) => { await waitFor(() => packets.length >= n, `${n} packets (have ${packets.length})`, timeoutMs); },
-    stop: async () => { await api.stopCapture(started!.sessionId); return summary; },
+    started: started!,
+    events,
+    packets,
+    summary,
+    abort,
+    waitPackets: async (n, timeoutMs = 10_000) => {
+      await waitFor(() => packets.length >= n, `${n} packets (have ${packets.length})`, timeoutMs);
+    },
+    stop: async () => {
+      await api.stopCapture(started!.sessionId);
+      return summary;
+    },
     decoded: () => packets.map((p) => ({ p, d: decode(started!.linkType, p.data) })),
   };
 }

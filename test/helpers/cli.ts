@@ -13,7 +13,15 @@ export interface CliRun {
 
 function sink(): { stream: Writable; text: () => string } {
   let text = '';
-  return { stream: new Writable({ write(chunk: Buffer, _enc, cb) { text += chunk.toString(); cb(); } }), text: () => text };
+  return {
+    stream: new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        text += chunk.toString();
+        cb();
+      },
+    }),
+    text: () => text,
+  };
 }
 
 export function runCli(argv: string[]): CliRun {

@@ -23,7 +23,11 @@ export interface NetnsPair {
 }
 
 export function sh(argv: string[], input?: string): string {
-  return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  return execFileSync(argv[0]!, argv.slice(1), {
+    encoding: 'utf8',
+    input,
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+  });
 }
 
 export function makeNetnsPair(): NetnsPair {
@@ -33,24 +37,43 @@ export function makeNetnsPair(): NetnsPair {
   const b = `${prefix}-b`;
   const octet = (id % 250) + 1;
   const pair: NetnsPair = {
-    prefix, a, b, ipA: `10.213.${octet}.1`, ipB: `10.213.${octet}.2`, ip6A: `fd13:${octet.toString(16)}::1`, ip6B: `fd13:${octet.toString(16)}::2`,
-    ifA: 'eth0', ifB: 'eth0', macA: '', macB: '',
+    prefix,
+    a,
+    b,
+    ipA: `10.213.${octet}.1`,
+    ipB: `10.213.${octet}.2`,
+    ip6A: `fd13:${octet.toString(16)}::1`,
+    ip6B: `fd13:${octet.toString(16)}::2`,
+    ifA: 'eth0',
+    ifB: 'eth0',
+    macA: '',
+    macB: '',
     destroy: () => {
-      for (const ns of [a, b]) { try { sh(['ip', 'netns', 'del', ns]); } catch { /* already gone */ } }
+      for (const ns of [a, b]) {
+        try {
+          sh(['ip', 'netns', 'del', ns]);
+        } catch {
+          /* already gone */
+        }
+      }
     },
   };
   try {
     sh(['ip', 'netns', 'add', a]);
     sh(['ip', 'netns', 'add', b]);
     sh(['ip', 'link', 'add', `${prefix}a`, 'netns', a, 'type', 'veth', 'peer', 'name', `${prefix}b`, 'netns', b]);
-    for (const [ns, dev, ip, ip6] of [[a, `${prefix}a`, pair.ipA, pair.ip6A], [b, `${prefix}b`, pair.ipB, pair.ip6B]] as const) {
+    for (const [ns, dev, ip, ip6] of [
+      [a, `${prefix}a`, pair.ipA, pair.ip6A],
+      [b, `${prefix}b`, pair.ipB, pair.ip6B],
+    ] as const) {
       sh(['ip', '-n', ns, 'link', 'set', dev, 'name', 'eth0']);
       sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
       sh(['ip', '-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
       sh(['ip', '-n', ns, 'addr', 'add', `${ip6}/64`, 'dev', 'eth0', 'nodad']);
       sh(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
     }
-    const mac = (ns: string): string => (JSON.parse(sh(['ip', '-n', ns, '-j', 'link', 'show', 'eth0'])) as Array<{ address: string }>)[0]!.address;
+    const mac = (ns: string): string =>
+      (JSON.parse(sh(['ip', '-n', ns, '-j', 'link', 'show', 'eth0'])) as Array<{ address: string }>)[0]!.address;
     pair.macA = mac(a);
     pair.macB = mac(b);
   } catch (err) {
@@ -79,7 +102,9 @@ export function tcpdumpPidsIn(ns: string): number[] {
     try {
       if (!readlinkSync(`/proc/${d}/exe`).endsWith('/tcpdump')) continue;
       if (statSync(`/proc/${d}/ns/net`).ino === want) out.push(Number(d));
-    } catch { /* process went away */ }
+    } catch {
+      /* process went away */
+    }
   }
   return out;
 }
@@ -102,8 +127,17 @@ export function makePodNetns(): PodNetns {
   const name = `cnp${id.toString(16).padStart(4, '0')}`;
   const octet = (id % 250) + 1;
   const pod: PodNetns = {
-    ns: name, hostIf: `${name}h`, hostIp: `10.214.${octet}.1`, podIp: `10.214.${octet}.2`,
-    destroy: () => { try { sh(['ip', 'netns', 'del', name]); } catch { /* already gone */ } },
+    ns: name,
+    hostIf: `${name}h`,
+    hostIp: `10.214.${octet}.1`,
+    podIp: `10.214.${octet}.2`,
+    destroy: () => {
+      try {
+        sh(['ip', 'netns', 'del', name]);
+      } catch {
+        /* already gone */
+      }
+    },
   };
   try {
     sh(['ip', 'netns', 'add', name]);

@@ -33,21 +33,35 @@ export const DEFAULT_REPLAY = {
 };
 
 /** `replay` maps a recording key to a fixture path (under fixtures/windows) or, with `files`, to any file. */
-export function makeStandIns(replay: Record<string, string | number | boolean> = {}, files: Record<string, string> = {}): StandIns {
+export function makeStandIns(
+  replay: Record<string, string | number | boolean> = {},
+  files: Record<string, string> = {},
+): StandIns {
   const dir = mkdtempSync(join(tmpdir(), 'cnspect-standin-'));
   for (const f of readdirSync(SOURCE)) copyFileSync(join(SOURCE, f), join(dir, f));
   const config: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries({ ...DEFAULT_REPLAY, ...replay })) config[k] = typeof v === 'string' ? windowsFixturePath(v) : v;
+  for (const [k, v] of Object.entries({ ...DEFAULT_REPLAY, ...replay }))
+    config[k] = typeof v === 'string' ? windowsFixturePath(v) : v;
   Object.assign(config, files);
   writeFileSync(join(dir, 'replay.json'), JSON.stringify(config));
   const log = join(dir, 'calls.log');
   return {
     dir,
     tools: standInTools(dir, join(dir, 'work')),
-    calls: () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as string[]) : []),
+    calls: () =>
+      existsSync(log)
+        ? readFileSync(log, 'utf8')
+            .trim()
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as string[])
+        : [],
     clearCalls: () => rmSync(log, { force: true }),
     sessionRunning: () => existsSync(join(dir, 'session.json')),
-    filters: () => (existsSync(join(dir, 'filters.json')) ? JSON.parse(readFileSync(join(dir, 'filters.json'), 'utf8')) as string[][] : []),
+    filters: () =>
+      existsSync(join(dir, 'filters.json'))
+        ? (JSON.parse(readFileSync(join(dir, 'filters.json'), 'utf8')) as string[][])
+        : [],
     destroy: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -59,11 +73,18 @@ export function makeStandIns(replay: Record<string, string | number | boolean> =
 export async function loopbackIcmpPcapng(dir: string, count: number): Promise<string> {
   const pcap = join(dir, 'lo.pcap');
   const pcapng = join(dir, 'lo.pcapng');
-  const dump = spawn('tcpdump', ['-i', 'lo', '-U', '-c', String(count), '-w', pcap, 'icmp and host 127.0.0.1'], { stdio: 'ignore' });
+  const dump = spawn('tcpdump', ['-i', 'lo', '-U', '-c', String(count), '-w', pcap, 'icmp and host 127.0.0.1'], {
+    stdio: 'ignore',
+  });
   const dumped = new Promise((resolve) => dump.once('exit', resolve));
   try {
     await waitFor(() => existsSync(pcap), 'tcpdump to open its file');
-    await waitFor(() => spawnSync('ping', ['-c', '1', '-W', '1', '127.0.0.1']).status === 0 && dump.exitCode !== null, `${count} ICMP packets`, 15_000, 100);
+    await waitFor(
+      () => spawnSync('ping', ['-c', '1', '-W', '1', '127.0.0.1']).status === 0 && dump.exitCode !== null,
+      `${count} ICMP packets`,
+      15_000,
+      100,
+    );
   } finally {
     if (dump.exitCode === null) dump.kill();
     await dumped;

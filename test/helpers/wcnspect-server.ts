@@ -23,16 +23,24 @@ export async function startWcnspectServer(lines: string[], hcnJson: string): Pro
       d.captures!.push(call.request);
       for (const result of lines) call.write({ result, timestamp: now() });
       // Like wcnspect: the stream stays open until the duration ends or StopCapture cancels it.
-      const end = (): void => { if (!call.writableEnded) call.end(); };
+      const end = (): void => {
+        if (!call.writableEnded) call.end();
+      };
       stop = end;
       if (call.request.duration > 0) setTimeout(end, call.request.duration * 1000);
       call.on('cancelled', end);
     },
-    stopCapture: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => { stop?.(); cb(null, { result: 'Packet monitor stopped.', timestamp: now() }); },
+    stopCapture: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
+      stop?.();
+      cb(null, { result: 'Packet monitor stopped.', timestamp: now() });
+    },
     getCounters: (call: grpc.ServerUnaryCall<{ includeHidden: boolean }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       cb(null, { result: `counters (include hidden: ${call.request.includeHidden})`, timestamp: now() });
     },
-    getVfpCounters: (call: grpc.ServerUnaryCall<{ pod: string; verbose: boolean }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+    getVfpCounters: (
+      call: grpc.ServerUnaryCall<{ pod: string; verbose: boolean }, unknown>,
+      cb: grpc.sendUnaryData<unknown>,
+    ) => {
       d.vfp!.push({ pod: call.request.pod, verbose: call.request.verbose });
       cb(null, { result: `VFP counters of ${call.request.pod}`, timestamp: now() });
     },
@@ -43,7 +51,9 @@ export async function startWcnspectServer(lines: string[], hcnJson: string): Pro
       cb(null, { hcnResult: Buffer.from(hcnJson) });
     },
   } as unknown as grpc.UntypedServiceImplementation);
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
   d.address = `127.0.0.1:${port}`;
   d.close = () => new Promise<void>((r) => server.tryShutdown(() => r()));
   return d as WcnspectDouble;

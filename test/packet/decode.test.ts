@@ -3,7 +3,15 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decode, Dir, L3 } from '../../src/packet/decode.js';
 import { summarize } from '../../src/packet/describe.js';
-import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW, LINKTYPE_NULL, LINKTYPE_IPV4, LINKTYPE_IPV6 } from '../../src/packet/linktype.js';
+import {
+  LINKTYPE_ETHERNET,
+  LINKTYPE_LINUX_SLL,
+  LINKTYPE_LINUX_SLL2,
+  LINKTYPE_RAW,
+  LINKTYPE_NULL,
+  LINKTYPE_IPV4,
+  LINKTYPE_IPV6,
+} from '../../src/packet/linktype.js';
 import { arpRequest, ether, icmpEcho, ipv4, ipv6, sll, sll2, tcp, udp } from '../helpers/packets.js';
 
 const SAMPLES: Array<[string, number, Uint8Array]> = [
@@ -28,7 +36,10 @@ describe('packet decoder', () => {
     assert.equal(d.tcpFlags, 0x02);
     assert.equal(d.truncated, false);
     const s = summarize(d, buf);
-    assert.deepEqual([s.src, s.dst, s.protocol, s.info], ['10.0.0.1', '10.0.0.2', 'TCP', 'Flags [S], seq 1000, win 65535, length 0']);
+    assert.deepEqual(
+      [s.src, s.dst, s.protocol, s.info],
+      ['10.0.0.1', '10.0.0.2', 'TCP', 'Flags [S], seq 1000, win 65535, length 0'],
+    );
   });
 
   it('walks VLAN tags and IPv6 extension headers', () => {
@@ -73,26 +84,48 @@ describe('packet decoder', () => {
   it('never throws on any prefix of a valid packet', () => {
     for (const [name, lt, buf] of SAMPLES) {
       for (let n = 0; n <= buf.length; n++) {
-        assert.doesNotThrow(() => { const d = decode(lt, buf.subarray(0, n)); summarize(d, buf.subarray(0, n)); }, `${name} cut at ${n}`);
+        assert.doesNotThrow(() => {
+          const d = decode(lt, buf.subarray(0, n));
+          summarize(d, buf.subarray(0, n));
+        }, `${name} cut at ${n}`);
       }
     }
   });
 
   it('never throws on random bytes of any link type (property, time-bounded)', () => {
-    const linkTypes = [LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW, LINKTYPE_NULL, LINKTYPE_IPV4, LINKTYPE_IPV6, 9999];
-    fc.assert(fc.property(fc.constantFrom(...linkTypes), fc.uint8Array({ maxLength: 200 }), (lt, bytes) => {
-      const d = decode(lt, bytes);
-      summarize(d, bytes);
-      // Offsets it reports complete must lie inside the bytes it was given.
-      return d.truncated || (d.l4Offset <= bytes.length && d.srcIpOffset <= bytes.length);
-    }), { numRuns: 20000, interruptAfterTimeLimit: 10_000 });
+    const linkTypes = [
+      LINKTYPE_ETHERNET,
+      LINKTYPE_LINUX_SLL,
+      LINKTYPE_LINUX_SLL2,
+      LINKTYPE_RAW,
+      LINKTYPE_NULL,
+      LINKTYPE_IPV4,
+      LINKTYPE_IPV6,
+      9999,
+    ];
+    fc.assert(
+      fc.property(fc.constantFrom(...linkTypes), fc.uint8Array({ maxLength: 200 }), (lt, bytes) => {
+        const d = decode(lt, bytes);
+        summarize(d, bytes);
+        // Offsets it reports complete must lie inside the bytes it was given.
+        return d.truncated || (d.l4Offset <= bytes.length && d.srcIpOffset <= bytes.length);
+      }),
+      { numRuns: 20000, interruptAfterTimeLimit: 10_000 },
+    );
     // Mutations of real headers reach deeper code than purely random bytes.
-    fc.assert(fc.property(fc.integer({ min: 0, max: SAMPLES.length - 1 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }), (i, edits) => {
-      const [, lt, buf] = SAMPLES[i]!;
-      const copy = Uint8Array.from(buf);
-      for (const [pos, val] of edits) copy[pos % copy.length] = val;
-      summarize(decode(lt, copy), copy);
-      return true;
-    }), { numRuns: 20000, interruptAfterTimeLimit: 10_000 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: SAMPLES.length - 1 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+        (i, edits) => {
+          const [, lt, buf] = SAMPLES[i]!;
+          const copy = Uint8Array.from(buf);
+          for (const [pos, val] of edits) copy[pos % copy.length] = val;
+          summarize(decode(lt, copy), copy);
+          return true;
+        },
+      ),
+      { numRuns: 20000, interruptAfterTimeLimit: 10_000 },
+    );
   });
 });

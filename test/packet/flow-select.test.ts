@@ -5,7 +5,8 @@ import { FlowSelector } from '../../src/packet/flow-select.js';
 import { LINKTYPE_ETHERNET } from '../../src/packet/linktype.js';
 import { arpRequest, ether, icmpEcho, ipv4, tcp, udp } from '../helpers/packets.js';
 
-const keep = (sel: FlowSelector, frame: Uint8Array, ms: number): boolean => sel.keep(decode(LINKTYPE_ETHERNET, frame), frame, ms);
+const keep = (sel: FlowSelector, frame: Uint8Array, ms: number): boolean =>
+  sel.keep(decode(LINKTYPE_ETHERNET, frame), frame, ms);
 const A = '10.0.0.1';
 const B = '10.0.0.2';
 
@@ -22,14 +23,26 @@ describe('flow selection (--type flow)', () => {
     const q = ether(0x0800, ipv4(17, A, B, udp(5353, 53, 10)));
     const r = ether(0x0800, ipv4(17, B, A, udp(53, 5353, 10)));
     const other = ether(0x0800, ipv4(17, A, B, udp(5354, 53, 10)));
-    assert.deepEqual([keep(sel, q, 0), keep(sel, r, 10), keep(sel, q, 500), keep(sel, other, 600), keep(sel, q, 1400), keep(sel, q, 2500)],
-      [true, false, false, true, false, true]);
+    assert.deepEqual(
+      [
+        keep(sel, q, 0),
+        keep(sel, r, 10),
+        keep(sel, q, 500),
+        keep(sel, other, 600),
+        keep(sel, q, 1400),
+        keep(sel, q, 2500),
+      ],
+      [true, false, false, true, false, true],
+    );
   });
 
   it('counts idleness from the last packet seen: exactly the timeout is not idle, one ms more is', () => {
     const sel = new FlowSelector(1000);
     const q = ether(0x0800, ipv4(17, A, B, udp(5353, 53, 10)));
-    assert.deepEqual([keep(sel, q, 0), keep(sel, q, 1000), keep(sel, q, 1999), keep(sel, q, 2000), keep(sel, q, 3001)], [true, false, false, false, true]);
+    assert.deepEqual(
+      [keep(sel, q, 0), keep(sel, q, 1000), keep(sel, q, 1999), keep(sel, q, 2000), keep(sel, q, 3001)],
+      [true, false, false, false, true],
+    );
   });
 
   it('forgets the least recently seen flow when full, and a packet refreshes its flow', () => {
@@ -46,7 +59,10 @@ describe('flow selection (--type flow)', () => {
     const sel = new FlowSelector();
     const req = (id: number, seq: number) => ether(0x0800, ipv4(1, A, B, icmpEcho(8, id, seq)));
     const rep = (id: number, seq: number) => ether(0x0800, ipv4(1, B, A, icmpEcho(0, id, seq)));
-    assert.deepEqual([keep(sel, req(7, 1), 0), keep(sel, rep(7, 1), 1), keep(sel, req(7, 2), 2), keep(sel, req(8, 1), 3)], [true, false, false, true]);
+    assert.deepEqual(
+      [keep(sel, req(7, 1), 0), keep(sel, rep(7, 1), 1), keep(sel, req(7, 2), 2), keep(sel, req(8, 1), 3)],
+      [true, false, false, true],
+    );
     assert.equal(keep(sel, ether(0x0806, arpRequest(A, B)), 4), false);
   });
 });

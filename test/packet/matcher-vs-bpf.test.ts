@@ -47,17 +47,32 @@ function packets(next: () => number, count: number): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (let i = 0; i < count; i++) {
     const kind = pick(['tcp4', 'udp4', 'icmp4', 'tcp6', 'udp6', 'icmp6', 'arp'] as const);
-    const sp = pick(PORTS), dp = pick(PORTS);
+    const sp = pick(PORTS),
+      dp = pick(PORTS);
     const [s4, d4] = [pick(V4), pick(V4)];
     const [s6, d6] = [pick(V6), pick(V6)];
     switch (kind) {
-      case 'tcp4': out.push(ether(0x0800, ipv4(6, s4, d4, tcp(sp, dp, pick(TCP_FLAGS))))); break;
-      case 'udp4': out.push(ether(0x0800, ipv4(17, s4, d4, udp(sp, dp, 4)))); break;
-      case 'icmp4': out.push(ether(0x0800, ipv4(1, s4, d4, icmpEcho(8, sp, dp)))); break;
-      case 'tcp6': out.push(ether(0x86dd, ipv6To(6, s6, d6, tcp(sp, dp, pick(TCP_FLAGS))))); break;
-      case 'udp6': out.push(ether(0x86dd, ipv6To(17, s6, d6, udp(sp, dp, 4)))); break;
-      case 'icmp6': out.push(ether(0x86dd, ipv6To(58, s6, d6, icmpEcho(128, sp, dp)))); break;
-      case 'arp': out.push(ether(0x0806, arpRequest(s4, d4))); break;
+      case 'tcp4':
+        out.push(ether(0x0800, ipv4(6, s4, d4, tcp(sp, dp, pick(TCP_FLAGS)))));
+        break;
+      case 'udp4':
+        out.push(ether(0x0800, ipv4(17, s4, d4, udp(sp, dp, 4))));
+        break;
+      case 'icmp4':
+        out.push(ether(0x0800, ipv4(1, s4, d4, icmpEcho(8, sp, dp))));
+        break;
+      case 'tcp6':
+        out.push(ether(0x86dd, ipv6To(6, s6, d6, tcp(sp, dp, pick(TCP_FLAGS)))));
+        break;
+      case 'udp6':
+        out.push(ether(0x86dd, ipv6To(17, s6, d6, udp(sp, dp, 4))));
+        break;
+      case 'icmp6':
+        out.push(ether(0x86dd, ipv6To(58, s6, d6, icmpEcho(128, sp, dp))));
+        break;
+      case 'arp':
+        out.push(ether(0x0806, arpRequest(s4, d4)));
+        break;
     }
   }
   return out;
@@ -66,11 +81,17 @@ function packets(next: () => number, count: number): Uint8Array[] {
 /** A classic pcap (Ethernet); packet i has timestamp i+1 s, so tcpdump's -tt output names it. */
 function pcap(frames: Uint8Array[]): Buffer {
   const head = Buffer.alloc(24);
-  head.writeUInt32LE(0xa1b2c3d4, 0); head.writeUInt16LE(2, 4); head.writeUInt16LE(4, 6);
-  head.writeUInt32LE(262144, 16); head.writeUInt32LE(1, 20);
+  head.writeUInt32LE(0xa1b2c3d4, 0);
+  head.writeUInt16LE(2, 4);
+  head.writeUInt16LE(4, 6);
+  head.writeUInt32LE(262144, 16);
+  head.writeUInt32LE(1, 20);
   const recs = frames.map((f, i) => {
     const r = Buffer.alloc(16);
-    r.writeUInt32LE(i + 1, 0); r.writeUInt32LE(0, 4); r.writeUInt32LE(f.length, 8); r.writeUInt32LE(f.length, 12);
+    r.writeUInt32LE(i + 1, 0);
+    r.writeUInt32LE(0, 4);
+    r.writeUInt32LE(f.length, 8);
+    r.writeUInt32LE(f.length, 12);
     return Buffer.concat([r, f]);
   });
   return Buffer.concat([head, ...recs]);
@@ -83,9 +104,24 @@ function randomFilter(next: () => number): Filter | undefined {
   };
   const IPS = [...V4, ...V6, '10.0.0.0/24', '10.0.0.0/16', '192.168.0.0/16', 'fd00::/64', 'fd00::/16', '0.0.0.0/0'];
   const PORT_TOKENS = [...PORTS.map(String), '50-90', '440-450'];
-  const PROTOS = ['TCP', 'UDP', 'ICMP', 'ICMPv6', 'TCP_SYN', 'TCP_SYN_ACK', 'TCP_FIN', 'TCP_RST', 'TCP_PSH_ACK', 'TCP_ACK', 'TCP_ECE_CWR'];
+  const PROTOS = [
+    'TCP',
+    'UDP',
+    'ICMP',
+    'ICMPv6',
+    'TCP_SYN',
+    'TCP_SYN_ACK',
+    'TCP_FIN',
+    'TCP_RST',
+    'TCP_PSH_ACK',
+    'TCP_ACK',
+    'TCP_ECE_CWR',
+  ];
   const not = some(['ips', 'ports', 'protocols'] as const, 2).map((field) => ({
-    field, value: (field === 'ips' ? some(IPS, 1) : field === 'ports' ? some(PORT_TOKENS, 1) : some(PROTOS, 1))[0] ?? (field === 'ips' ? '10.0.0.1' : field === 'ports' ? '53' : 'UDP'),
+    field,
+    value:
+      (field === 'ips' ? some(IPS, 1) : field === 'ports' ? some(PORT_TOKENS, 1) : some(PROTOS, 1))[0] ??
+      (field === 'ips' ? '10.0.0.1' : field === 'ports' ? '53' : 'UDP'),
   }));
   try {
     return filterFromTokens({ ips: some(IPS, 2), ports: some(PORT_TOKENS, 2), protocols: some(PROTOS, 2), not });
@@ -116,11 +152,17 @@ describe('user-space matcher vs BPF compiler (tcpdump -r)', () => {
       if (/rejects all packets/.test(String((err as { stderr?: string }).stderr))) return [];
       throw err;
     }
-    return text.split('\n').filter(Boolean).map((l) => Number(l.split('.')[0]) - 1);
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => Number(l.split('.')[0]) - 1);
   };
 
   it('tcpdump reads every generated packet', () => {
-    assert.deepEqual(kept(''), frames.map((_, i) => i));
+    assert.deepEqual(
+      kept(''),
+      frames.map((_, i) => i),
+    );
   });
 
   it(`agrees on every packet for 80 random filters (seed ${SEED})`, () => {

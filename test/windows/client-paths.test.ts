@@ -16,6 +16,9 @@ describe('client paths per platform', () => {
   it('picks the pktmon backend on Windows and refuses other systems by name', () => {
     assert.equal(createBackend('auto', 'win32').name, 'pktmon');
     assert.equal(createBackend('auto', 'linux').name, 'tcpdump');
-    assert.throws(() => createBackend('auto', 'darwin'), (err: Error & { code?: string }) => err.code === 'CNSPECT_UNSUPPORTED' && /darwin/.test(err.message));
+    assert.throws(
+      () => createBackend('auto', 'darwin'),
+      (err: Error & { code?: string }) => err.code === 'CNSPECT_UNSUPPORTED' && /darwin/.test(err.message),
+    );
   });
 });

@@ -27,9 +27,12 @@ function cidrTerm(cidr: string): string {
 
 function protocolTerm(p: ProtocolMatch): string {
   switch (p.protocol) {
-    case Protocol.PROTOCOL_UDP: return 'udp';
-    case Protocol.PROTOCOL_ICMP: return 'icmp';
-    case Protocol.PROTOCOL_ICMPV6: return 'icmp6';
+    case Protocol.PROTOCOL_UDP:
+      return 'udp';
+    case Protocol.PROTOCOL_ICMP:
+      return 'icmp';
+    case Protocol.PROTOCOL_ICMPV6:
+      return 'icmp6';
     case Protocol.PROTOCOL_TCP: {
       const mask = p.tcpFlags.reduce((m, f) => m | TCP_FLAG_BITS[f], 0);
       if (mask === 0) return 'tcp';
@@ -65,13 +68,20 @@ function fieldTerms(filter: Filter, ctx: BpfContext): string[] {
   if (filter.cidrs.length) parts.push(anyOf(filter.cidrs.map(cidrTerm)));
   if (filter.macs.length) {
     if (ctx.anyInterface) {
-      throw new CnspectError('CNSPECT_FILTER_UNSUPPORTED', 'MAC filters need a single Ethernet interface: a capture on every interface ("any") carries no Ethernet header to match', {
-        hint: 'add --interface NAME (e.g. the pod\'s host veth), or filter by IP with -i instead of -m',
-      });
+      throw new CnspectError(
+        'CNSPECT_FILTER_UNSUPPORTED',
+        'MAC filters need a single Ethernet interface: a capture on every interface ("any") carries no Ethernet header to match',
+        {
+          hint: "add --interface NAME (e.g. the pod's host veth), or filter by IP with -i instead of -m",
+        },
+      );
     }
     parts.push(anyOf(filter.macs.map((m) => `ether host ${m}`)));
   }
-  if (filter.ports.length) parts.push(anyOf(filter.ports.map((p) => (p.first === p.last ? `port ${p.first}` : `portrange ${p.first}-${p.last}`))));
+  if (filter.ports.length)
+    parts.push(
+      anyOf(filter.ports.map((p) => (p.first === p.last ? `port ${p.first}` : `portrange ${p.first}-${p.last}`))),
+    );
   if (filter.protocols.length) parts.push(anyOf(filter.protocols.map(protocolTerm)));
   return parts;
 }

@@ -6,13 +6,24 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../../process/child.js';
 import { CnspectError } from '../../errors.js';
-import type { DatapathResponse, Endpoint, LoadBalancer, Network, NetworkNamespace } from '../../gen/cnspect/v1/agent.js';
+import type {
+  DatapathResponse,
+  Endpoint,
+  LoadBalancer,
+  Network,
+  NetworkNamespace,
+} from '../../gen/cnspect/v1/agent.js';
 import { type Link, linkStats, listLinks, NETNS_DIR, vethPeers } from './netns.js';
 
 export const CNI_CONF_DIR = '/etc/cni/net.d';
 
 type NftExpr = Record<string, unknown>;
-interface NftRule { chain: string; table: string; family: string; expr: NftExpr[] }
+interface NftRule {
+  chain: string;
+  table: string;
+  family: string;
+  expr: NftExpr[];
+}
 
 /**
  * Pure: `nft -j list ruleset` → service load balancers. A rule that matches a destination
@@ -22,10 +33,16 @@ interface NftRule { chain: string; table: string; family: string; expr: NftExpr[
  */
 export function parseNftLoadBalancers(text: string): LoadBalancer[] {
   let doc: { nftables?: Array<Record<string, unknown>> };
-  try { doc = JSON.parse(text) as typeof doc; } catch (err) {
-    throw new CnspectError('CNSPECT_TOOL_FAILED', 'nft -j list ruleset printed something that is not JSON', { cause: err });
+  try {
+    doc = JSON.parse(text) as typeof doc;
+  } catch (err) {
+    throw new CnspectError('CNSPECT_TOOL_FAILED', 'nft -j list ruleset printed something that is not JSON', {
+      cause: err,
+    });
   }
-  const rules: NftRule[] = (doc.nftables ?? []).map((o) => o.rule as NftRule | undefined).filter((r): r is NftRule => !!r && Array.isArray(r.expr));
+  const rules: NftRule[] = (doc.nftables ?? [])
+    .map((o) => o.rule as NftRule | undefined)
+    .filter((r): r is NftRule => !!r && Array.isArray(r.expr));
   const byChain = new Map<string, NftRule[]>();
   for (const r of rules) {
     const key = `${r.family}/${r.table}/${r.chain}`;
@@ -49,7 +66,12 @@ export function parseNftLoadBalancers(text: string): LoadBalancer[] {
     const d = e.dnat as { addr?: unknown; port?: unknown } | undefined;
     return d && typeof d.addr === 'string' ? [{ ip: d.addr, port: typeof d.port === 'number' ? d.port : 0 }] : [];
   };
-  const backendsFrom = (family: string, table: string, chain: string, seen: Set<string>): Array<{ ip: string; port: number }> => {
+  const backendsFrom = (
+    family: string,
+    table: string,
+    chain: string,
+    seen: Set<string>,
+  ): Array<{ ip: string; port: number }> => {
     const key = `${family}/${table}/${chain}`;
     if (seen.has(key)) return [];
     seen.add(key);
@@ -68,14 +90,29 @@ export function parseNftLoadBalancers(text: string): LoadBalancer[] {
     let port: number | undefined;
     let protocol = '';
     for (const e of r.expr) {
-      const m = e.match as { op?: string; left?: { payload?: { protocol?: string; field?: string } }; right?: unknown } | undefined;
+      const m = e.match as
+        | { op?: string; left?: { payload?: { protocol?: string; field?: string } }; right?: unknown }
+        | undefined;
       if (!m || (m.op !== '==' && m.op !== undefined)) continue;
       const p = m.left?.payload;
-      if (p?.field === 'daddr' && (p.protocol === 'ip' || p.protocol === 'ip6') && typeof m.right === 'string') vip = m.right;
-      if (p?.field === 'dport' && typeof m.right === 'number' && ['tcp', 'udp', 'sctp', 'th'].includes(p.protocol ?? '')) { port = m.right; protocol = p.protocol === 'th' ? '' : p.protocol!; }
+      if (p?.field === 'daddr' && (p.protocol === 'ip' || p.protocol === 'ip6') && typeof m.right === 'string')
+        vip = m.right;
+      if (
+        p?.field === 'dport' &&
+        typeof m.right === 'number' &&
+        ['tcp', 'udp', 'sctp', 'th'].includes(p.protocol ?? '')
+      ) {
+        port = m.right;
+        protocol = p.protocol === 'th' ? '' : p.protocol!;
+      }
     }
     if (!vip || port === undefined) continue;
-    const backends = r.expr.flatMap((e) => [...dnatsOf(e), ...targetsOf(e).flatMap((t) => backendsFrom(r.family, r.table, t, new Set([`${r.family}/${r.table}/${r.chain}`])))]);
+    const backends = r.expr.flatMap((e) => [
+      ...dnatsOf(e),
+      ...targetsOf(e).flatMap((t) =>
+        backendsFrom(r.family, r.table, t, new Set([`${r.family}/${r.table}/${r.chain}`])),
+      ),
+    ]);
     if (backends.length === 0) continue;
     const unique = [...new Map(backends.map((b) => [`${b.ip}:${b.port}`, b])).values()];
     lbs.push({ vip, port, protocol, backends: unique, source: 'nftables' });
@@ -103,7 +140,10 @@ export function parseIptablesLoadBalancers(text: string): LoadBalancer[] {
     const args = iptablesArgs(line);
     chains.set(args[1]!, [...(chains.get(args[1]!) ?? []), args]);
   }
-  const opt = (args: string[], name: string): string | undefined => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
+  const opt = (args: string[], name: string): string | undefined => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
   const dnatOf = (args: string[]): Array<{ ip: string; port: number }> => {
     const m = /^\[?([0-9a-fA-F:.]+?)\]?(?::(\d+))?$/.exec(opt(args, '--to-destination') ?? '');
     return m ? [{ ip: m[1]!, port: m[2] ? Number(m[2]) : 0 }] : [];
@@ -127,7 +167,13 @@ export function parseIptablesLoadBalancers(text: string): LoadBalancer[] {
       // A DNAT right in the service rule, or the chains it jumps to (KUBE-SVC → KUBE-SEP).
       const all = target === 'DNAT' ? dnatOf(args) : backendsFrom(target, new Set([args[1]!]));
       if (all.length === 0) continue;
-      lbs.push({ vip, port: Number(port), protocol: opt(args, '-p') ?? '', backends: [...new Map(all.map((b) => [`${b.ip}:${b.port}`, b])).values()], source: 'iptables' });
+      lbs.push({
+        vip,
+        port: Number(port),
+        protocol: opt(args, '-p') ?? '',
+        backends: [...new Map(all.map((b) => [`${b.ip}:${b.port}`, b])).values()],
+        source: 'iptables',
+      });
     }
   }
   return lbs;
@@ -136,18 +182,28 @@ export function parseIptablesLoadBalancers(text: string): LoadBalancer[] {
 /** CNI configuration files → networks (name, type, subnets from host-local IPAM). */
 export function parseCniConfig(path: string, text: string): Network | undefined {
   let conf: Record<string, unknown>;
-  try { conf = JSON.parse(text) as Record<string, unknown>; } catch { return undefined; }
-  const plugins = Array.isArray(conf.plugins) ? conf.plugins as Array<Record<string, unknown>> : [conf];
+  try {
+    conf = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const plugins = Array.isArray(conf.plugins) ? (conf.plugins as Array<Record<string, unknown>>) : [conf];
   const main = plugins[0] ?? {};
   const ipam = (main.ipam ?? {}) as Record<string, unknown>;
   const subnets: string[] = [];
   if (typeof ipam.subnet === 'string') subnets.push(ipam.subnet);
-  for (const range of Array.isArray(ipam.ranges) ? ipam.ranges as unknown[] : []) {
-    for (const r of Array.isArray(range) ? range as Array<{ subnet?: unknown }> : []) if (typeof r.subnet === 'string') subnets.push(r.subnet);
+  for (const range of Array.isArray(ipam.ranges) ? (ipam.ranges as unknown[]) : []) {
+    for (const r of Array.isArray(range) ? (range as Array<{ subnet?: unknown }>) : [])
+      if (typeof r.subnet === 'string') subnets.push(r.subnet);
   }
   return {
-    name: typeof conf.name === 'string' ? conf.name : path, type: `cni:${typeof main.type === 'string' ? main.type : 'unknown'}`, subnets,
-    gateways: typeof ipam.gateway === 'string' ? [ipam.gateway] : [], interfaces: typeof main.bridge === 'string' ? [main.bridge] : [], vni: 0, cniConfigPath: path,
+    name: typeof conf.name === 'string' ? conf.name : path,
+    type: `cni:${typeof main.type === 'string' ? main.type : 'unknown'}`,
+    subnets,
+    gateways: typeof ipam.gateway === 'string' ? [ipam.gateway] : [],
+    interfaces: typeof main.bridge === 'string' ? [main.bridge] : [],
+    vni: 0,
+    cniConfigPath: path,
   };
 }
 
@@ -164,33 +220,76 @@ export async function collectDatapath(node: string): Promise<DatapathResponse> {
   const [own, peers] = await Promise.all([linkStats(''), vethPeers()]);
   const raw: Record<string, unknown> = { links: own };
   const endpoints: Endpoint[] = [];
-  const namespaces: NetworkNamespace[] = [{ name: '', inode: BigInt(statSync('/proc/self/ns/net').ino), interfaces: own.map(ifAddrs), endpointIps: [] }];
+  const namespaces: NetworkNamespace[] = [
+    { name: '', inode: BigInt(statSync('/proc/self/ns/net').ino), interfaces: own.map(ifAddrs), endpointIps: [] },
+  ];
   for (const peer of peers) {
     let inner: Link[];
-    try { inner = await listLinks(peer.netns); } catch { continue; }
+    try {
+      inner = await listLinks(peer.netns);
+    } catch {
+      continue;
+    }
     const podIf = inner.find((l) => l.index === peer.host.peerIndex);
     const ips = (podIf?.addresses ?? []).filter((a) => !a.startsWith('fe80:'));
     const ownHost = own.find((l) => l.index === peer.host.index);
-    namespaces.push({ name: peer.netns, inode: BigInt(statSync(join(NETNS_DIR, peer.netns)).ino), interfaces: inner.map(ifAddrs), endpointIps: ips });
+    namespaces.push({
+      name: peer.netns,
+      inode: BigInt(statSync(join(NETNS_DIR, peer.netns)).ino),
+      interfaces: inner.map(ifAddrs),
+      endpointIps: ips,
+    });
     // A veth into a namespace with no address of its own is infrastructure (e.g. a lab switch), not a pod.
     if (ips.length === 0) continue;
-    endpoints.push({ name: peer.netns, ips, mac: podIf?.mac ?? '', hostInterface: peer.host.name, netns: peer.netns, network: ownHost?.master ?? 'routed' });
+    endpoints.push({
+      name: peer.netns,
+      ips,
+      mac: podIf?.mac ?? '',
+      hostInterface: peer.host.name,
+      netns: peer.netns,
+      network: ownHost?.master ?? 'routed',
+    });
   }
   const networks: Network[] = [];
   for (const l of own) {
     if (l.kind === 'bridge') {
-      networks.push({ name: l.name, type: 'bridge', subnets: (l.cidrs ?? []).filter((c) => c.includes('.')).map(subnetOf), gateways: l.addresses.filter((a) => a.includes('.')),
-        interfaces: own.filter((x) => x.master === l.name).map((x) => x.name), vni: 0, cniConfigPath: '' });
+      networks.push({
+        name: l.name,
+        type: 'bridge',
+        subnets: (l.cidrs ?? []).filter((c) => c.includes('.')).map(subnetOf),
+        gateways: l.addresses.filter((a) => a.includes('.')),
+        interfaces: own.filter((x) => x.master === l.name).map((x) => x.name),
+        vni: 0,
+        cniConfigPath: '',
+      });
     } else if (l.kind === 'vxlan') {
-      networks.push({ name: l.name, type: 'vxlan', subnets: (l.cidrs ?? []).filter((c) => c.includes('.')).map(subnetOf), gateways: [], interfaces: [l.name], vni: l.vni ?? 0, cniConfigPath: '' });
+      networks.push({
+        name: l.name,
+        type: 'vxlan',
+        subnets: (l.cidrs ?? []).filter((c) => c.includes('.')).map(subnetOf),
+        gateways: [],
+        interfaces: [l.name],
+        vni: l.vni ?? 0,
+        cniConfigPath: '',
+      });
     }
   }
   const routed = endpoints.filter((e) => e.network === 'routed');
   if (routed.length) {
-    networks.push({ name: 'routed', type: 'routed', subnets: routed.flatMap((e) => e.ips.filter((ip) => ip.includes('.')).map((ip) => `${ip}/32`)), gateways: [], interfaces: routed.map((e) => e.hostInterface), vni: 0, cniConfigPath: '' });
+    networks.push({
+      name: 'routed',
+      type: 'routed',
+      subnets: routed.flatMap((e) => e.ips.filter((ip) => ip.includes('.')).map((ip) => `${ip}/32`)),
+      gateways: [],
+      interfaces: routed.map((e) => e.hostInterface),
+      vni: 0,
+      cniConfigPath: '',
+    });
   }
   if (existsSync(CNI_CONF_DIR)) {
-    for (const f of readdirSync(CNI_CONF_DIR).filter((x) => /\.conf(list)?$/.test(x)).sort()) {
+    for (const f of readdirSync(CNI_CONF_DIR)
+      .filter((x) => /\.conf(list)?$/.test(x))
+      .sort()) {
       const path = join(CNI_CONF_DIR, f);
       const net = parseCniConfig(path, readFileSync(path, 'utf8'));
       if (net) networks.push(net);
@@ -199,7 +298,9 @@ export async function collectDatapath(node: string): Promise<DatapathResponse> {
   const loadBalancers: LoadBalancer[] = [];
   const addAll = (lbs: LoadBalancer[]): void => {
     // iptables-nft rules show up in both readings: the first reading of a VIP:port wins.
-    for (const lb of lbs) if (!loadBalancers.some((x) => x.vip === lb.vip && x.port === lb.port && x.protocol === lb.protocol)) loadBalancers.push(lb);
+    for (const lb of lbs)
+      if (!loadBalancers.some((x) => x.vip === lb.vip && x.port === lb.port && x.protocol === lb.protocol))
+        loadBalancers.push(lb);
   };
   try {
     const nft = await run(['nft', '-j', 'list', 'ruleset'], 'read nftables rules');

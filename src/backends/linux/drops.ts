@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { CnspectError } from '../../errors.js';
 import { Child, run } from '../../process/child.js';
+import { forEachLine } from '../../process/lines.js';
 import type { CapturedDrop } from '../backend.js';
 
 export const TRACEFS = '/sys/kernel/tracing';
@@ -21,7 +22,11 @@ export type DropRecord = Omit<CapturedDrop, 'reason' | 'netns' | 'interface'> & 
 /** Pure: the tracepoint format file → reason code → name. */
 export function parseDropReasons(format: string): Map<number, string> {
   const m = /__print_symbolic\(REC->reason,(.*)\)\s*$/ms.exec(format);
-  if (!m) throw new CnspectError('CNSPECT_TOOL_FAILED', 'the kfree_skb tracepoint format has no reason table (kernel older than 5.17?)');
+  if (!m)
+    throw new CnspectError(
+      'CNSPECT_TOOL_FAILED',
+      'the kfree_skb tracepoint format has no reason table (kernel older than 5.17?)',
+    );
   const out = new Map<number, string>();
   for (const e of m[1]!.matchAll(/\{\s*(\d+),\s*"([A-Z0-9_]+)"\s*\}/g)) out.set(Number(e[1]), e[2]!);
   if (out.size === 0) throw new CnspectError('CNSPECT_TOOL_FAILED', 'the kfree_skb reason table is empty');
@@ -72,11 +77,26 @@ export function ipv4FromKernel(raw: string): string {
 /** Pure: one line of `bpftrace -f json` output → drop records. */
 export function parseBpftraceLine(line: string, nowMs: number): DropRecord[] {
   let msg: { type?: string; data?: unknown };
-  try { msg = JSON.parse(line) as typeof msg; } catch { return []; }
+  try {
+    msg = JSON.parse(line) as typeof msg;
+  } catch {
+    return [];
+  }
   const rec = (f: string[], count: number): DropRecord | undefined => {
     if (f.length !== 8) return undefined;
     const [src, dst, proto, sport, dport, reason, inum, ifindex] = f;
-    return { timeMs: nowMs, src: ipv4FromKernel(src!), dst: ipv4FromKernel(dst!), ipProtocol: Number(proto), srcPort: Number(sport), dstPort: Number(dport), reasonCode: Number(reason), netnsInode: Number(inum), ifindex: Number(ifindex), count };
+    return {
+      timeMs: nowMs,
+      src: ipv4FromKernel(src!),
+      dst: ipv4FromKernel(dst!),
+      ipProtocol: Number(proto),
+      srcPort: Number(sport),
+      dstPort: Number(dport),
+      reasonCode: Number(reason),
+      netnsInode: Number(inum),
+      ifindex: Number(ifindex),
+      count,
+    };
   };
   if (msg.type === 'printf' && typeof msg.data === 'string') {
     const out: DropRecord[] = [];
@@ -96,7 +116,18 @@ export function parseBpftraceLine(line: string, nowMs: number): DropRecord[] {
     }
     for (const [key, count] of Object.entries(data['@dx'] ?? {})) {
       const [reason, inum, ifindex] = key.split(',').map(Number);
-      out.push({ timeMs: nowMs, src: '', dst: '', ipProtocol: 0, srcPort: 0, dstPort: 0, reasonCode: reason!, netnsInode: inum!, ifindex: ifindex!, count });
+      out.push({
+        timeMs: nowMs,
+        src: '',
+        dst: '',
+        ipProtocol: 0,
+        srcPort: 0,
+        dstPort: 0,
+        reasonCode: reason!,
+        netnsInode: inum!,
+        ifindex: ifindex!,
+        count,
+      });
     }
     return out;
   }
@@ -113,7 +144,9 @@ export async function ensureTracefs(): Promise<void> {
   if (existsSync(KFREE_SKB_FORMAT)) return;
   await run(['mount', '-t', 'tracefs', 'nodev', TRACEFS], 'mount tracefs').catch(() => undefined);
   if (!existsSync(KFREE_SKB_FORMAT)) {
-    throw new CnspectError('CNSPECT_TOOL_MISSING', `no skb:kfree_skb tracepoint (${KFREE_SKB_FORMAT} is missing)`, { hint: 'mount tracefs on /sys/kernel/tracing; drop reasons need Linux 5.17 or later' });
+    throw new CnspectError('CNSPECT_TOOL_MISSING', `no skb:kfree_skb tracepoint (${KFREE_SKB_FORMAT} is missing)`, {
+      hint: 'mount tracefs on /sys/kernel/tracing; drop reasons need Linux 5.17 or later',
+    });
   }
 }
 
@@ -131,36 +164,63 @@ export interface DropSource {
 /** Starts bpftrace; resolves once its probes are attached. */
 export async function startBpftrace(skip: number, onDrops: (d: DropRecord[]) => void): Promise<DropSource> {
   const child = new Child(['bpftrace', '-f', 'json', '-e', dropScript(skip)], { dieWithParent: true });
-  let buffered = '';
-  child.process.stdout!.setEncoding('utf8');
-  child.process.stdout!.on('data', (s: string) => {
-    buffered += s;
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      if (line.includes('"attached_probes"')) attached = true;
-      const drops = parseBpftraceLine(line, Date.now());
-      if (drops.length) onDrops(drops);
-    }
+  forEachLine(child.process.stdout!, (line) => {
+    if (line.includes('"attached_probes"')) attached = true;
+    const drops = parseBpftraceLine(line, Date.now());
+    if (drops.length) onDrops(drops);
   });
   let attached = false;
   const deadline = Date.now() + 20_000;
   while (!attached) {
     if (!child.running) {
       const missing = /not found/.test(child.stderr);
-      throw new CnspectError(missing ? 'CNSPECT_TOOL_MISSING' : 'CNSPECT_TOOL_FAILED', `bpftrace ${missing ? 'is not installed' : `failed to start: ${child.stderr.trim().split('\n').filter((l) => !l.includes('RLIMIT_MEMLOCK')).slice(-2).join(' | ')}`}`);
+      throw new CnspectError(
+        missing ? 'CNSPECT_TOOL_MISSING' : 'CNSPECT_TOOL_FAILED',
+        `bpftrace ${
+          missing
+            ? 'is not installed'
+            : `failed to start: ${child.stderr
+                .trim()
+                .split('\n')
+                .filter((l) => !l.includes('RLIMIT_MEMLOCK'))
+                .slice(-2)
+                .join(' | ')}`
+        }`,
+      );
     }
-    if (Date.now() > deadline) { await child.stop('SIGKILL', 0); throw new CnspectError('CNSPECT_TOOL_FAILED', 'bpftrace did not attach its probes within 20 s'); }
+    if (Date.now() > deadline) {
+      await child.stop('SIGKILL', 0);
+      throw new CnspectError('CNSPECT_TOOL_FAILED', 'bpftrace did not attach its probes within 20 s');
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
-  const ended = child.exited.then((info) => (info.exitCode === 0 || info.signal === 'SIGINT' || info.signal === 'SIGTERM' || info.forced ? {} : { error: new CnspectError('CNSPECT_TOOL_FAILED', `bpftrace ended (${info.exitCode ?? info.signal}): ${child.stderr.trim().split('\n').slice(-1)[0] ?? ''}`) }));
+  const ended = child.exited.then((info) =>
+    info.exitCode === 0 || info.signal === 'SIGINT' || info.signal === 'SIGTERM' || info.forced
+      ? {}
+      : {
+          error: new CnspectError(
+            'CNSPECT_TOOL_FAILED',
+            `bpftrace ended (${info.exitCode ?? info.signal}): ${child.stderr.trim().split('\n').slice(-1)[0] ?? ''}`,
+          ),
+        },
+  );
   // SIGINT makes bpftrace print its maps one last time before exiting.
-  return { kind: 'bpftrace', ended, stop: async () => { await child.stop('SIGINT'); await ended; } };
+  return {
+    kind: 'bpftrace',
+    ended,
+    stop: async () => {
+      await child.stop('SIGINT');
+      await ended;
+    },
+  };
 }
 
 /** The fallback without bpftrace: a private tracefs instance with kfree_skb enabled (reasons only). */
-export async function startTracefs(skip: number, reasons: Map<number, string>, onReason: (reasonCode: number) => void): Promise<DropSource> {
+export async function startTracefs(
+  skip: number,
+  reasons: Map<number, string>,
+  onReason: (reasonCode: number) => void,
+): Promise<DropSource> {
   const dir = `${TRACEFS}/instances/cnspect-${process.pid}-${Date.now().toString(36)}`;
   mkdirSync(dir);
   const ev = `${dir}/events/skb/kfree_skb`;
@@ -169,28 +229,32 @@ export async function startTracefs(skip: number, reasons: Map<number, string>, o
   const byName = new Map([...reasons].map(([code, name]) => [name, code]));
   // trace_pipe blocks in read(2): a child process reads it so stopping never waits on a thread.
   const reader = new Child(['cat', `${dir}/trace_pipe`], { dieWithParent: true });
-  let buffered = '';
-  reader.process.stdout!.setEncoding('utf8');
-  reader.process.stdout!.on('data', (chunk: string) => {
-    buffered += chunk;
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const p = parseTracePipeLine(buffered.slice(0, nl));
-      buffered = buffered.slice(nl + 1);
-      const code = p ? byName.get(p.reason) : undefined;
-      if (code !== undefined) onReason(code);
-    }
+  forEachLine(reader.process.stdout!, (line) => {
+    const p = parseTracePipeLine(line);
+    const code = p ? byName.get(p.reason) : undefined;
+    if (code !== undefined) onReason(code);
   });
   let resolveEnded!: (v: { error?: Error }) => void;
-  const ended = new Promise<{ error?: Error }>((r) => { resolveEnded = r; });
+  const ended = new Promise<{ error?: Error }>((r) => {
+    resolveEnded = r;
+  });
   return {
     kind: 'tracefs',
     ended,
     stop: async () => {
-      try { writeFileSync(`${ev}/enable`, '0'); } catch { /* already gone */ }
+      try {
+        writeFileSync(`${ev}/enable`, '0');
+      } catch {
+        /* already gone */
+      }
       await reader.stop('SIGTERM', 1000);
       for (let i = 0; i < 20; i++) {
-        try { rmdirSync(dir); break; } catch { await new Promise((r) => setTimeout(r, 50)); }
+        try {
+          rmdirSync(dir);
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 50));
+        }
       }
       resolveEnded({});
       await ended;

@@ -37,11 +37,18 @@ export interface Link {
 /** Checks a namespace name from the wire and returns its path under /run/netns. */
 export function netnsPath(name: string): string {
   if (!NETNS_NAME.test(name)) {
-    throw new CnspectError('CNSPECT_BAD_REQUEST', `invalid network namespace name ${JSON.stringify(name)}; allowed: letters, digits, '_', '.', '-' (not starting with '-' or '.'), at most 64`);
+    throw new CnspectError(
+      'CNSPECT_BAD_REQUEST',
+      `invalid network namespace name ${JSON.stringify(name)}; allowed: letters, digits, '_', '.', '-' (not starting with '-' or '.'), at most 64`,
+    );
   }
   const path = `${NETNS_DIR}/${name}`;
   if (!existsSync(path)) {
-    throw new CnspectError('CNSPECT_NETNS_NOT_FOUND', `network namespace ${JSON.stringify(name)} does not exist (no ${path})`, { hint: 'list them with `ip netns list`' });
+    throw new CnspectError(
+      'CNSPECT_NETNS_NOT_FOUND',
+      `network namespace ${JSON.stringify(name)} does not exist (no ${path})`,
+      { hint: 'list them with `ip netns list`' },
+    );
   }
   return path;
 }
@@ -49,7 +56,9 @@ export function netnsPath(name: string): string {
 /** Pure: `ip -j link show` / `ip -j addr show` output → links. Throws on anything that is not that shape. */
 export function parseIpLinkJson(text: string): Link[] {
   let data: unknown;
-  try { data = JSON.parse(text); } catch (err) {
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
     throw new CnspectError('CNSPECT_TOOL_FAILED', 'ip -j link show printed something that is not JSON', { cause: err });
   }
   if (!Array.isArray(data)) throw new CnspectError('CNSPECT_TOOL_FAILED', 'ip -j link show: expected a JSON array');
@@ -67,11 +76,25 @@ export function parseIpLinkJson(text: string): Link[] {
       up: flags.includes('UP'),
       peerIndex: typeof o.link_index === 'number' ? o.link_index : undefined,
       peerNsid: typeof o.link_netnsid === 'number' ? o.link_netnsid : undefined,
-      addresses: Array.isArray(o.addr_info) ? o.addr_info.map((a: { local?: unknown }) => a.local).filter((x): x is string => typeof x === 'string') : [],
+      addresses: Array.isArray(o.addr_info)
+        ? o.addr_info.map((a: { local?: unknown }) => a.local).filter((x): x is string => typeof x === 'string')
+        : [],
       ...(o.stats64 ? { stats: parseStats(o.stats64) } : {}),
-      cidrs: Array.isArray(o.addr_info) ? o.addr_info.filter((a: { local?: unknown; prefixlen?: unknown }) => typeof a.local === 'string').map((a: { local: string; prefixlen?: number }) => `${a.local}/${a.prefixlen ?? (a.local.includes(':') ? 128 : 32)}`) : [],
-      ...(typeof (o.linkinfo as { info_data?: { id?: unknown } } | undefined)?.info_data?.id === 'number' ? { vni: (o.linkinfo as { info_data: { id: number } }).info_data.id } : {}),
-      kind: typeof (o.linkinfo as { info_kind?: unknown } | undefined)?.info_kind === 'string' ? (o.linkinfo as { info_kind: string }).info_kind : '',
+      cidrs: Array.isArray(o.addr_info)
+        ? o.addr_info
+            .filter((a: { local?: unknown; prefixlen?: unknown }) => typeof a.local === 'string')
+            .map(
+              (a: { local: string; prefixlen?: number }) =>
+                `${a.local}/${a.prefixlen ?? (a.local.includes(':') ? 128 : 32)}`,
+            )
+        : [],
+      ...(typeof (o.linkinfo as { info_data?: { id?: unknown } } | undefined)?.info_data?.id === 'number'
+        ? { vni: (o.linkinfo as { info_data: { id: number } }).info_data.id }
+        : {}),
+      kind:
+        typeof (o.linkinfo as { info_kind?: unknown } | undefined)?.info_kind === 'string'
+          ? (o.linkinfo as { info_kind: string }).info_kind
+          : '',
       master: typeof o.master === 'string' ? o.master : undefined,
     };
   });
@@ -85,15 +108,26 @@ function parseStats(raw: unknown): LinkStats {
   const s = raw as { rx?: Record<string, unknown>; tx?: Record<string, unknown> };
   const n = (v: unknown): number => (typeof v === 'number' ? v : 0);
   return {
-    rxPackets: n(s.rx?.packets), rxBytes: n(s.rx?.bytes), rxErrors: n(s.rx?.errors), rxDropped: n(s.rx?.dropped),
-    txPackets: n(s.tx?.packets), txBytes: n(s.tx?.bytes), txErrors: n(s.tx?.errors), txDropped: n(s.tx?.dropped),
+    rxPackets: n(s.rx?.packets),
+    rxBytes: n(s.rx?.bytes),
+    rxErrors: n(s.rx?.errors),
+    rxDropped: n(s.rx?.dropped),
+    txPackets: n(s.tx?.packets),
+    txBytes: n(s.tx?.bytes),
+    txErrors: n(s.tx?.errors),
+    txDropped: n(s.tx?.dropped),
   };
 }
 
 /** Links of a namespace with their own counters (`ip -s -j link`); same `netns` forms as listLinks. */
 export async function linkStats(netns: string, pathGiven = false): Promise<Link[]> {
   const path = !netns ? undefined : pathGiven ? netns : netnsPath(netns);
-  return parseIpLinkJson(await run([...(path ? ['nsenter', `--net=${path}`, '--'] : []), 'ip', '-s', '-d', '-j', 'addr', 'show'], 'read interface counters'));
+  return parseIpLinkJson(
+    await run(
+      [...(path ? ['nsenter', `--net=${path}`, '--'] : []), 'ip', '-s', '-d', '-j', 'addr', 'show'],
+      'read interface counters',
+    ),
+  );
 }
 
 export async function listLinks(netns: string, pathGiven = false): Promise<Link[]> {
@@ -105,11 +139,15 @@ export async function listLinks(netns: string, pathGiven = false): Promise<Link[
 /** Pure: `ip -j netns list-id` → nsid → namespace name (named namespaces only). */
 export function parseNetnsListId(text: string): Map<number, string> {
   let data: unknown;
-  try { data = JSON.parse(text || '[]'); } catch (err) {
-    throw new CnspectError('CNSPECT_TOOL_FAILED', 'ip -j netns list-id printed something that is not JSON', { cause: err });
+  try {
+    data = JSON.parse(text || '[]');
+  } catch (err) {
+    throw new CnspectError('CNSPECT_TOOL_FAILED', 'ip -j netns list-id printed something that is not JSON', {
+      cause: err,
+    });
   }
   const out = new Map<number, string>();
-  for (const e of Array.isArray(data) ? data as Array<{ nsid?: unknown; name?: unknown }> : []) {
+  for (const e of Array.isArray(data) ? (data as Array<{ nsid?: unknown; name?: unknown }>) : []) {
     if (typeof e.nsid === 'number' && typeof e.name === 'string') out.set(e.nsid, e.name);
   }
   return out;
@@ -128,7 +166,10 @@ export interface VethPeer {
  * repeat across namespaces).
  */
 export async function vethPeers(): Promise<VethPeer[]> {
-  const [links, ids] = await Promise.all([listLinks(''), run(['ip', '-j', 'netns', 'list-id'], 'list network namespace ids').then(parseNetnsListId)]);
+  const [links, ids] = await Promise.all([
+    listLinks(''),
+    run(['ip', '-j', 'netns', 'list-id'], 'list network namespace ids').then(parseNetnsListId),
+  ]);
   const out: VethPeer[] = [];
   for (const l of links) {
     const name = l.peerNsid === undefined ? undefined : ids.get(l.peerNsid);
@@ -142,6 +183,11 @@ export async function vethPeers(): Promise<VethPeer[]> {
  * port, a tunnel nor loopback (eth0/ens5 on a node; the underlay veth in the lab).
  */
 export function nodeNic(links: Link[]): Link | undefined {
-  return links.find((l) => l.name !== 'lo' && !['bridge', 'vxlan', 'geneve', 'ipip', 'wireguard'].includes(l.kind) && !l.master
-    && l.addresses.some((a) => a.includes('.') && !a.startsWith('127.') && !a.startsWith('169.254.')));
+  return links.find(
+    (l) =>
+      l.name !== 'lo' &&
+      !['bridge', 'vxlan', 'geneve', 'ipip', 'wireguard'].includes(l.kind) &&
+      !l.master &&
+      l.addresses.some((a) => a.includes('.') && !a.startsWith('127.') && !a.startsWith('169.254.')),
+  );
 }

@@ -28,12 +28,20 @@ export function parseRouteGetDevice(text: string): string | undefined {
 }
 
 export async function resolvePodIp(ip: string, node: string): Promise<PodPoint> {
-  const notHere = (why: string): CnspectError => new CnspectError('CNSPECT_POD_NOT_FOUND', `pod IP ${ip} is not a pod of node ${node}: ${why}`, { context: { node, value: ip }, hint: 'check the pod\'s node in the inventory (or `kubectl get pod -o wide`)' });
+  const notHere = (why: string): CnspectError =>
+    new CnspectError('CNSPECT_POD_NOT_FOUND', `pod IP ${ip} is not a pod of node ${node}: ${why}`, {
+      context: { node, value: ip },
+      hint: "check the pod's node in the inventory (or `kubectl get pod -o wide`)",
+    });
   const dev = parseRouteGetDevice(await run(['ip', '-j', 'route', 'get', ip], 'look up the route to a pod'));
   if (!dev) throw notHere('it is a local address of the node');
   for (const peer of await vethPeers()) {
     let inner: Link[];
-    try { inner = await listLinks(peer.netns); } catch { continue; }
+    try {
+      inner = await listLinks(peer.netns);
+    } catch {
+      continue;
+    }
     const podIf = inner.find((l) => l.index === peer.host.peerIndex && l.addresses.includes(ip));
     if (podIf) return { ip, hostVeth: peer.host, netnsPath: `${NETNS_DIR}/${peer.netns}`, podInterface: podIf.name };
   }

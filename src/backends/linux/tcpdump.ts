@@ -4,7 +4,14 @@ import { Child, run } from '../../process/child.js';
 import { PcapStreamReader, recordData } from '../../packet/pcap-reader.js';
 import { Dir } from '../../packet/decode.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL2, PACKET_OUTGOING } from '../../packet/linktype.js';
-import type { CaptureBackend, CaptureHandle, CapturedPacket, CaptureSink, CaptureSpec, PortReport } from '../backend.js';
+import type {
+  CaptureBackend,
+  CaptureHandle,
+  CapturedPacket,
+  CaptureSink,
+  CaptureSpec,
+  PortReport,
+} from '../backend.js';
 import { CaptureType, type DatapathResponse, type PodRef } from '../../gen/cnspect/v1/agent.js';
 import { collectDatapath } from './datapath.js';
 import { compileBpf } from './bpf.js';
@@ -43,8 +50,24 @@ export interface TcpdumpArgs {
  */
 export function tcpdumpArgs(a: TcpdumpArgs): string[] {
   const argv = a.netnsPath ? ['nsenter', `--net=${a.netnsPath}`, '--'] : [];
-  argv.push('tcpdump', '--immediate-mode', '-U', '-B', String(a.bufferKiB ?? TCPDUMP_BUFFER_KIB),
-    '--time-stamp-precision', 'nano', '-n', '-Z', 'root', '-s', String(a.snaplen), '-i', a.iface, '-w', '-');
+  argv.push(
+    'tcpdump',
+    '--immediate-mode',
+    '-U',
+    '-B',
+    String(a.bufferKiB ?? TCPDUMP_BUFFER_KIB),
+    '--time-stamp-precision',
+    'nano',
+    '-n',
+    '-Z',
+    'root',
+    '-s',
+    String(a.snaplen),
+    '-i',
+    a.iface,
+    '-w',
+    '-',
+  );
   if (a.bpf) argv.push(a.bpf);
   return argv;
 }
@@ -74,18 +97,23 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
     const point = await resolvePodIp(pod.ips[0]!, node);
     const [links, snmp, netstat] = await Promise.all([
       linkStats(''),
-      run(['nsenter', `--net=${point.netnsPath}`, '--', 'cat', '/proc/net/snmp'], 'read the pod\'s SNMP counters'),
-      run(['nsenter', `--net=${point.netnsPath}`, '--', 'cat', '/proc/net/netstat'], 'read the pod\'s netstat counters'),
+      run(['nsenter', `--net=${point.netnsPath}`, '--', 'cat', '/proc/net/snmp'], "read the pod's SNMP counters"),
+      run(['nsenter', `--net=${point.netnsPath}`, '--', 'cat', '/proc/net/netstat'], "read the pod's netstat counters"),
     ]);
     const ports: PortReport['ports'] = [];
-    const add = (role: string, l: Link | undefined): void => { if (l?.stats) ports.push({ role, name: l.name, stats: l.stats }); };
+    const add = (role: string, l: Link | undefined): void => {
+      if (l?.stats) ports.push({ role, name: l.name, stats: l.stats });
+    };
     const host = links.find((l) => l.index === point.hostVeth.index);
     add('pod-host-interface', host);
     if (detailed) {
       add('bridge', host?.master ? links.find((l) => l.name === host.master) : undefined);
       add('node-nic', nodeNic(links));
     }
-    return { ports, protocolCounters: selectPodCounters([...parseProcNetCounters(snmp), ...parseProcNetCounters(netstat)]) };
+    return {
+      ports,
+      protocolCounters: selectPodCounters([...parseProcNetCounters(snmp), ...parseProcNetCounters(netstat)]),
+    };
   }
 
   datapath(node: string): Promise<DatapathResponse> {
@@ -127,17 +155,31 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
     if (!anyInterface) {
       selected = links.find((l) => l.name === iface);
       if (!selected) {
-        throw new CnspectError('CNSPECT_INTERFACE_NOT_FOUND', `no interface ${JSON.stringify(iface)} in ${spec.netns ? `network namespace ${spec.netns}` : 'the agent\'s network namespace'}; there are: ${links.map((l) => l.name).join(', ')}`);
+        throw new CnspectError(
+          'CNSPECT_INTERFACE_NOT_FOUND',
+          `no interface ${JSON.stringify(iface)} in ${spec.netns ? `network namespace ${spec.netns}` : "the agent's network namespace"}; there are: ${links.map((l) => l.name).join(', ')}`,
+        );
       }
     }
     const bpf = compileBpf(spec.filter, { anyInterface, ifindexes, podIps, self: spec.self });
-    const selfExcluded = spec.self ? `the agent's own connection (TCP ${spec.self.peerIp}:${spec.self.peerPort} to port ${spec.self.agentPort})` : '';
-    const child = new Child(tcpdumpArgs({ netnsPath: nsPath, iface, snaplen: spec.snaplen, bpf }), { dieWithParent: true });
+    const selfExcluded = spec.self
+      ? `the agent's own connection (TCP ${spec.self.peerIp}:${spec.self.peerPort} to port ${spec.self.agentPort})`
+      : '';
+    const child = new Child(tcpdumpArgs({ netnsPath: nsPath, iface, snaplen: spec.snaplen, bpf }), {
+      dieWithParent: true,
+    });
     const reader = new PcapStreamReader();
     const ownMac = selected?.mac ? Buffer.from(selected.mac.split(':').map((x) => parseInt(x, 16))) : undefined;
     const fixedIndex = selected?.index ?? 0;
-    const ownMacKnown = ownMac !== undefined && ownMac.some((b) => b !== 0);
-    const packet: CapturedPacket = { sec: 0, nsec: 0, originalLength: 0, data: Buffer.alloc(0), ifindex: 0, direction: Dir.Unknown };
+    const ownMacKnown = ownMac?.some((b) => b !== 0);
+    const packet: CapturedPacket = {
+      sec: 0,
+      nsec: 0,
+      originalLength: 0,
+      data: Buffer.alloc(0),
+      ifindex: 0,
+      direction: Dir.Unknown,
+    };
     let streamError: Error | undefined;
 
     let lastDataAt = Date.now();
@@ -146,7 +188,10 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
       if (streamError) return;
       try {
         reader.push(chunk, (r) => {
-          packet.sec = r.sec; packet.nsec = r.nsec; packet.originalLength = r.originalLength; packet.data = recordData(r);
+          packet.sec = r.sec;
+          packet.nsec = r.nsec;
+          packet.originalLength = r.originalLength;
+          packet.data = recordData(r);
           const lt = reader.header!.linkType;
           const data = packet.data;
           if (lt === LINKTYPE_LINUX_SLL2 && data.length >= 11) {
@@ -155,8 +200,12 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
           } else {
             packet.ifindex = fixedIndex;
             // One Ethernet interface: our own source MAC means we sent it (loopback's zero MAC tells nothing).
-            packet.direction = lt === LINKTYPE_ETHERNET && ownMac && ownMacKnown && data.length >= 12
-              ? (data.compare(ownMac, 0, 6, 6, 12) === 0 ? Dir.Out : Dir.In) : Dir.Unknown;
+            packet.direction =
+              lt === LINKTYPE_ETHERNET && ownMac && ownMacKnown && data.length >= 12
+                ? data.compare(ownMac, 0, 6, 6, 12) === 0
+                  ? Dir.Out
+                  : Dir.In
+                : Dir.Unknown;
           }
           sink.packet(packet);
         });
@@ -168,29 +217,70 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
 
     // Wait until tcpdump says it listens (then packets are being captured), or fails.
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => { void child.stop('SIGKILL', 0); reject(new CnspectError('CNSPECT_TOOL_FAILED', `tcpdump did not start within ${TCPDUMP_START_TIMEOUT_MS} ms: ${child.stderr.trim()}`)); }, TCPDUMP_START_TIMEOUT_MS);
+      const timer = setTimeout(() => {
+        void child.stop('SIGKILL', 0);
+        reject(
+          new CnspectError(
+            'CNSPECT_TOOL_FAILED',
+            `tcpdump did not start within ${TCPDUMP_START_TIMEOUT_MS} ms: ${child.stderr.trim()}`,
+          ),
+        );
+      }, TCPDUMP_START_TIMEOUT_MS);
       const onData = (): void => {
-        if (/listening on /.test(child.stderr)) { cleanup(); resolve(); }
+        if (/listening on /.test(child.stderr)) {
+          cleanup();
+          resolve();
+        }
       };
-      const cleanup = (): void => { clearTimeout(timer); child.process.stderr!.off('data', onData); };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        child.process.stderr!.off('data', onData);
+      };
       child.process.stderr!.on('data', onData);
       void child.exited.then((info) => {
         cleanup();
         if (/expression rejects all packets/.test(child.stderr)) {
-          reject(new CnspectError('CNSPECT_FILTER_NEVER_MATCHES', `the filter can never match a packet (kernel filter: ${bpf})`, { hint: 'flags are ANDed with each other: ports exist only on TCP and UDP, ICMP only on IPv4, ICMPv6 only on IPv6', context: { value: bpf } }));
-        } else if (info.exitCode === 127) reject(new CnspectError('CNSPECT_TOOL_MISSING', 'tcpdump is not installed', { hint: 'apt-get install tcpdump' }));
-        else reject(new CnspectError('CNSPECT_TOOL_FAILED', `tcpdump exited at start (${info.exitCode ?? info.signal}): ${child.stderr.trim()}`, { context: { value: bpf } }));
+          reject(
+            new CnspectError(
+              'CNSPECT_FILTER_NEVER_MATCHES',
+              `the filter can never match a packet (kernel filter: ${bpf})`,
+              {
+                hint: 'flags are ANDed with each other: ports exist only on TCP and UDP, ICMP only on IPv4, ICMPv6 only on IPv6',
+                context: { value: bpf },
+              },
+            ),
+          );
+        } else if (info.exitCode === 127)
+          reject(
+            new CnspectError('CNSPECT_TOOL_MISSING', 'tcpdump is not installed', { hint: 'apt-get install tcpdump' }),
+          );
+        else
+          reject(
+            new CnspectError(
+              'CNSPECT_TOOL_FAILED',
+              `tcpdump exited at start (${info.exitCode ?? info.signal}): ${child.stderr.trim()}`,
+              { context: { value: bpf } },
+            ),
+          );
       });
     });
 
     const linkType = anyInterface ? LINKTYPE_LINUX_SLL2 : linkTypeOf(selected!);
     let stats: TcpdumpStats | undefined;
-    child.process.stderr!.on('data', () => { stats = parseTcpdumpStats(child.stderr) ?? stats; });
+    child.process.stderr!.on('data', () => {
+      stats = parseTcpdumpStats(child.stderr) ?? stats;
+    });
     const ended = child.exited.then((info) => {
       stats = parseTcpdumpStats(child.stderr) ?? stats;
       if (streamError) return { error: streamError };
       const clean = info.exitCode === 0 || info.signal === 'SIGTERM' || info.signal === 'SIGINT';
-      if (!clean && !info.forced) return { error: new CnspectError('CNSPECT_TOOL_FAILED', `tcpdump ended unexpectedly (${info.exitCode ?? info.signal}): ${child.stderr.trim().split('\n').slice(-2).join(' | ')}`) };
+      if (!clean && !info.forced)
+        return {
+          error: new CnspectError(
+            'CNSPECT_TOOL_FAILED',
+            `tcpdump ended unexpectedly (${info.exitCode ?? info.signal}): ${child.stderr.trim().split('\n').slice(-2).join(' | ')}`,
+          ),
+        };
       return {};
     });
     const names = new Map(links.map((l) => [l.index, l.name]));
@@ -198,7 +288,10 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
 
     return {
       capturePoint,
-      interfaceStats: async () => (await (nsPath ? linkStats(nsPath, true) : linkStats(''))).filter((l) => l.stats).map((l) => ({ name: l.name, stats: l.stats! })),
+      interfaceStats: async () =>
+        (await (nsPath ? linkStats(nsPath, true) : linkStats('')))
+          .filter((l) => l.stats)
+          .map((l) => ({ name: l.name, stats: l.stats! })),
       linkType,
       snaplen: spec.snaplen,
       filterExpression: bpf,
@@ -206,15 +299,29 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
       interfaceName: (ifindex) => {
         const known = names.get(ifindex);
         if (known !== undefined) return known;
-        refreshing ??= readLinks().then((l) => { links = l; for (const x of l) names.set(x.index, x.name); }).catch(() => undefined).finally(() => { refreshing = undefined; });
+        refreshing ??= readLinks()
+          .then((l) => {
+            links = l;
+            for (const x of l) names.set(x.index, x.name);
+          })
+          .catch(() => undefined)
+          .finally(() => {
+            refreshing = undefined;
+          });
         return refreshing.then(() => names.get(ifindex) ?? `if${ifindex}`);
       },
       kernelDropped: () => stats?.droppedByKernel ?? 0,
-      requestStats: () => { child.signal('SIGUSR1'); },
+      requestStats: () => {
+        child.signal('SIGUSR1');
+      },
       stop: async () => {
         const asked = Date.now();
         const deadline = asked + STOP_DRAIN_MAX_MS;
-        while (child.running && Date.now() < deadline && Date.now() - Math.max(lastDataAt, asked) < STOP_DRAIN_QUIET_MS) {
+        while (
+          child.running &&
+          Date.now() < deadline &&
+          Date.now() - Math.max(lastDataAt, asked) < STOP_DRAIN_QUIET_MS
+        ) {
           await new Promise((r) => setTimeout(r, STOP_DRAIN_QUIET_MS / 4));
         }
         await child.stop('SIGTERM');

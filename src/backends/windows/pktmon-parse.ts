@@ -24,10 +24,13 @@ export interface PktmonPacket {
   dropLocation?: number | string;
 }
 
-const HEADER = /^\s*(?:\[[0-9A-Fa-f]+\][0-9A-Fa-f]+\.[0-9A-Fa-f]+::)?(\d{4}-\d\d-\d\d )?(\d\d:\d\d:\d\d\.\d+)\s+(?:\[[^\]]+\]\s+)?(?:[^\s,:]+:\s+)?PktGroupId\s+(\d+),(.*)$/;
+const HEADER =
+  /^\s*(?:\[[0-9A-Fa-f]+\][0-9A-Fa-f]+\.[0-9A-Fa-f]+::)?(\d{4}-\d\d-\d\d )?(\d\d:\d\d:\d\d\.\d+)\s+(?:\[[^\]]+\]\s+)?(?:[^\s,:]+:\s+)?PktGroupId\s+(\d+),(.*)$/;
 
 function fail(what: string, line: string): never {
-  throw new CnspectError('CNSPECT_TOOL_FAILED', `unrecognised pktmon ${what}: ${JSON.stringify(line.slice(0, 120))}`, { hint: 'the pktmon build may print a format cnspect does not know; please report it with this line' });
+  throw new CnspectError('CNSPECT_TOOL_FAILED', `unrecognised pktmon ${what}: ${JSON.stringify(line.slice(0, 120))}`, {
+    hint: 'the pktmon build may print a format cnspect does not know; please report it with this line',
+  });
 }
 
 /** A drop field's value: a number (decimal or 0x hex) or the words after the label. */
@@ -59,10 +62,22 @@ export function parsePktmonHeader(line: string): PktmonPacket | undefined {
   const drop = fields.length === 11;
   const size = drop ? 9 : 7;
   const p: PktmonPacket = {
-    time: `${m[1] ?? ''}${m[2]}`, pktGroupId: m[3]!, pktNumber: n(0), appearance: n(1), direction: values[2]!, type: values[3]!,
-    component: n(4), edge: n(5), filter: n(6), originalSize: n(size), loggedSize: n(size + 1),
+    time: `${m[1] ?? ''}${m[2]}`,
+    pktGroupId: m[3]!,
+    pktNumber: n(0),
+    appearance: n(1),
+    direction: values[2]!,
+    type: values[3]!,
+    component: n(4),
+    edge: n(5),
+    filter: n(6),
+    originalSize: n(size),
+    loggedSize: n(size + 1),
   };
-  if (drop) { p.dropReason = codeOrText(fields[7]!); p.dropLocation = codeOrText(fields[8]!); }
+  if (drop) {
+    p.dropReason = codeOrText(fields[7]!);
+    p.dropLocation = codeOrText(fields[8]!);
+  }
   return p;
 }
 
@@ -95,7 +110,15 @@ export function endpointsFromDecode(decode: string): DecodedEndpoints | undefine
   const [dst, dstPort] = split(m[2]!);
   if (!isIP(src) || !isIP(dst)) return undefined;
   const info = m[3]!;
-  const ipProtocol = /^ICMP6|^ICMPv6/i.test(info) ? 58 : /^ICMP/i.test(info) ? 1 : /^Flags \[/.test(info) ? 6 : srcPort || dstPort ? 17 : 0;
+  const ipProtocol = /^ICMP6|^ICMPv6/i.test(info)
+    ? 58
+    : /^ICMP/i.test(info)
+      ? 1
+      : /^Flags \[/.test(info)
+        ? 6
+        : srcPort || dstPort
+          ? 17
+          : 0;
   return { src, dst, srcPort, dstPort, ipProtocol };
 }
 
@@ -108,12 +131,16 @@ export function pktmonTimeNs(time: string, nowMs: number): bigint {
   const m = /^(?:(\d{4})-(\d\d)-(\d\d) )?(\d\d):(\d\d):(\d\d)\.(\d{1,9})$/.exec(time);
   if (!m) fail('time', time);
   const frac = BigInt(m[7]!.padEnd(9, '0'));
-  const at = (d: Date): number => new Date(d.getFullYear(), d.getMonth(), d.getDate(), Number(m[4]), Number(m[5]), Number(m[6])).getTime();
+  const at = (d: Date): number =>
+    new Date(d.getFullYear(), d.getMonth(), d.getDate(), Number(m[4]), Number(m[5]), Number(m[6])).getTime();
   let ms: number;
-  if (m[1]) ms = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])).getTime();
+  if (m[1])
+    ms = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])).getTime();
   else {
     const today = new Date(nowMs);
-    ms = [-1, 0, 1].map((d) => at(new Date(today.getFullYear(), today.getMonth(), today.getDate() + d))).reduce((best, c) => (Math.abs(c - nowMs) < Math.abs(best - nowMs) ? c : best));
+    ms = [-1, 0, 1]
+      .map((d) => at(new Date(today.getFullYear(), today.getMonth(), today.getDate() + d)))
+      .reduce((best, c) => (Math.abs(c - nowMs) < Math.abs(best - nowMs) ? c : best));
   }
   return BigInt(ms) * 1_000_000n + frac;
 }
@@ -123,7 +150,10 @@ export function parsePktmonPackets(text: string): PktmonPacket[] {
   const out: PktmonPacket[] = [];
   for (const raw of text.split(/\r?\n/)) {
     const p = parsePktmonHeader(raw);
-    if (p) { out.push(p); continue; }
+    if (p) {
+      out.push(p);
+      continue;
+    }
     const last = out.at(-1);
     if (last && last.decode === undefined && /^\s+\S/.test(raw) && !/PktMon\]/.test(raw)) last.decode = raw.trim();
   }
@@ -161,7 +191,12 @@ export function parseCaseTable(text: string): Map<number, string> {
   return out;
 }
 
-export interface PktmonCounts { inPackets: number; inBytes: number; outPackets: number; outBytes: number }
+export interface PktmonCounts {
+  inPackets: number;
+  inBytes: number;
+  outPackets: number;
+  outBytes: number;
+}
 
 /** Per-component counters: packets that passed (flow, summed over edges) and packets it dropped. */
 export interface PktmonComponentCounters {
@@ -187,7 +222,10 @@ export function parsePktmonCounterRecords(text: string): PktmonComponentCounters
   const byId = new Map<number, PktmonComponentCounters>();
   const get = (id: number): PktmonComponentCounters => {
     let c = byId.get(id);
-    if (!c) { c = { id, name: '', description: '', type: '', mac: '', flow: zero(), drop: zero() }; byId.set(id, c); }
+    if (!c) {
+      c = { id, name: '', description: '', type: '', mac: '', flow: zero(), drop: zero() };
+      byId.set(id, c);
+    }
     return c;
   };
   const counts = (fields: string[], line: string): PktmonCounts => {
@@ -202,8 +240,9 @@ export function parsePktmonCounterRecords(text: string): PktmonComponentCounters
   };
   for (const raw of text.split(/\r?\n/)) {
     // "Component 6, Type …" (newer builds) or "Component: Id 6, Type …"; the others name "Component [Id] N".
-    const m = /(?:^|\]\s+)(Component):?\s+(?:Id\s+)?(\d+),\s*(Type\s.*?)\s*$/.exec(raw)
-      ?? /(?:^|\]\s+)(Property|Drop Counters|Flow Counters):\s+Component(?: Id)?\s+(\d+),\s*(.*?)\s*$/.exec(raw);
+    const m =
+      /(?:^|\]\s+)(Component):?\s+(?:Id\s+)?(\d+),\s*(Type\s.*?)\s*$/.exec(raw) ??
+      /(?:^|\]\s+)(Property|Drop Counters|Flow Counters):\s+Component(?: Id)?\s+(\d+),\s*(.*?)\s*$/.exec(raw);
     if (!m) continue;
     const c = get(Number(m[2]));
     const rest = m[3]!;
@@ -212,7 +251,9 @@ export function parsePktmonCounterRecords(text: string): PktmonComponentCounters
       case 'Component': {
         const t = /^Type\s+(.*?)\s*,\s*Name\s+([^,]*?)\s*(?:,\s*(.*))?$/.exec(rest);
         if (!t) fail('component record', raw);
-        c.type = t[1]!; c.name = t[2]!; c.description = t[3] ?? '';
+        c.type = t[1]!;
+        c.name = t[2]!;
+        c.description = t[3] ?? '';
         break;
       }
       case 'Property': {
@@ -223,13 +264,23 @@ export function parsePktmonCounterRecords(text: string): PktmonComponentCounters
       case 'Drop Counters': {
         if (fields.length !== 6) fail('drop counter record', raw);
         const d = counts(fields, raw);
-        c.drop = { inPackets: c.drop.inPackets + d.inPackets, inBytes: c.drop.inBytes + d.inBytes, outPackets: c.drop.outPackets + d.outPackets, outBytes: c.drop.outBytes + d.outBytes };
+        c.drop = {
+          inPackets: c.drop.inPackets + d.inPackets,
+          inBytes: c.drop.inBytes + d.inBytes,
+          outPackets: c.drop.outPackets + d.outPackets,
+          outBytes: c.drop.outBytes + d.outBytes,
+        };
         break;
       }
       case 'Flow Counters': {
         if (fields.length !== 8) fail('flow counter record', raw);
         const f = counts(fields, raw);
-        c.flow = { inPackets: c.flow.inPackets + f.inPackets, inBytes: c.flow.inBytes + f.inBytes, outPackets: c.flow.outPackets + f.outPackets, outBytes: c.flow.outBytes + f.outBytes };
+        c.flow = {
+          inPackets: c.flow.inPackets + f.inPackets,
+          inBytes: c.flow.inBytes + f.inBytes,
+          outPackets: c.flow.outPackets + f.outPackets,
+          outBytes: c.flow.outBytes + f.outBytes,
+        };
         break;
       }
     }
@@ -245,7 +296,11 @@ export function parsePktmonCounterRecords(text: string): PktmonComponentCounters
  */
 export function parsePktmonCountersJson(text: string): PktmonComponentCounters[] {
   let doc: unknown;
-  try { doc = JSON.parse(text); } catch (err) { return fail(`counters JSON (${(err as Error).message})`, text); }
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    return fail(`counters JSON (${(err as Error).message})`, text);
+  }
   const groups = Array.isArray(doc) ? doc : [doc];
   const out: PktmonComponentCounters[] = [];
   const num = (v: unknown, what: string): number => {
@@ -255,19 +310,28 @@ export function parsePktmonCountersJson(text: string): PktmonComponentCounters[]
     return n;
   };
   for (const g of groups as Array<Record<string, unknown>>) {
-    if (!g || typeof g !== 'object' || !Array.isArray(g.Components)) fail('counters JSON: a group without "Components"', JSON.stringify(g) ?? '');
+    if (!g || typeof g !== 'object' || !Array.isArray(g.Components))
+      fail('counters JSON: a group without "Components"', JSON.stringify(g) ?? '');
     for (const comp of g.Components as Array<Record<string, unknown>>) {
-      if (!comp || typeof comp !== 'object' || typeof comp.Name !== 'string' || !Array.isArray(comp.Counters)) fail('counters JSON: a component without "Name" and "Counters"', JSON.stringify(comp) ?? '');
+      if (!comp || typeof comp !== 'object' || typeof comp.Name !== 'string' || !Array.isArray(comp.Counters))
+        fail('counters JSON: a component without "Name" and "Counters"', JSON.stringify(comp) ?? '');
       const c: PktmonComponentCounters = {
-        id: num(comp.Id ?? comp.ID, 'Id'), name: comp.Name, description: typeof g.Group === 'string' ? g.Group : '', type: typeof comp.Type === 'string' ? comp.Type : '',
-        mac: typeof comp.MacAddress === 'string' ? comp.MacAddress.toUpperCase() : '', flow: zero(), drop: zero(),
+        id: num(comp.Id ?? comp.ID, 'Id'),
+        name: comp.Name,
+        description: typeof g.Group === 'string' ? g.Group : '',
+        type: typeof comp.Type === 'string' ? comp.Type : '',
+        mac: typeof comp.MacAddress === 'string' ? comp.MacAddress.toUpperCase() : '',
+        flow: zero(),
+        drop: zero(),
       };
       for (const k of comp.Counters as Array<Record<string, unknown>>) {
         const inb = (k?.Inbound ?? {}) as Record<string, unknown>;
         const outb = (k?.Outbound ?? {}) as Record<string, unknown>;
         const into = /drop/i.test(String(k?.Type ?? '')) ? c.drop : c.flow;
-        into.inPackets += num(inb.Packets, 'Inbound.Packets'); into.inBytes += num(inb.Bytes, 'Inbound.Bytes');
-        into.outPackets += num(outb.Packets, 'Outbound.Packets'); into.outBytes += num(outb.Bytes, 'Outbound.Bytes');
+        into.inPackets += num(inb.Packets, 'Inbound.Packets');
+        into.inBytes += num(inb.Bytes, 'Inbound.Bytes');
+        into.outPackets += num(outb.Packets, 'Outbound.Packets');
+        into.outBytes += num(outb.Bytes, 'Outbound.Bytes');
       }
       out.push(c);
     }

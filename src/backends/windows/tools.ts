@@ -15,7 +15,12 @@ export interface WindowsTools {
 
 /** The in-box tools (Windows Server 2019+), found on PATH (System32). */
 export function defaultWindowsTools(): WindowsTools {
-  return { pktmon: ['pktmon.exe'], vfpctrl: ['vfpctrl.exe'], hnsdiag: ['hnsdiag.exe'], workDir: join(tmpdir(), 'cnspect') };
+  return {
+    pktmon: ['pktmon.exe'],
+    vfpctrl: ['vfpctrl.exe'],
+    hnsdiag: ['hnsdiag.exe'],
+    workDir: join(tmpdir(), 'cnspect'),
+  };
 }
 
 /** Stand-ins in DIR (pktmon.mjs, vfpctrl.mjs, hnsdiag.mjs) run by this Node: for tests and demos off Windows. */
@@ -24,13 +29,22 @@ export function standInTools(dir: string, workDir = join(tmpdir(), 'cnspect')): 
   return { pktmon: tool('pktmon'), vfpctrl: tool('vfpctrl'), hnsdiag: tool('hnsdiag'), workDir };
 }
 
-export interface ToolResult { code: number | null; out: string }
+export interface ToolResult {
+  code: number | null;
+  out: string;
+}
 
 /** Runs a tool to completion; stdout and stderr together (pktmon reports errors on stdout). */
-export async function runTool(prefix: readonly string[], args: readonly string[], timeoutMs = 30_000): Promise<ToolResult> {
+export async function runTool(
+  prefix: readonly string[],
+  args: readonly string[],
+  timeoutMs = 30_000,
+): Promise<ToolResult> {
   const { info, out, err } = await runToEnd([...prefix, ...args], timeoutMs);
   if (info.exitCode === 127 && /not found/.test(err)) {
-    throw new CnspectError('CNSPECT_TOOL_MISSING', `${prefix.at(-1)} is not available on this node`, { hint: 'pktmon, vfpctrl and hnsdiag ship with Windows Server 2019 and later; run the agent as a HostProcess container (cnspect deploy --windows)' });
+    throw new CnspectError('CNSPECT_TOOL_MISSING', `${prefix.at(-1)} is not available on this node`, {
+      hint: 'pktmon, vfpctrl and hnsdiag ship with Windows Server 2019 and later; run the agent as a HostProcess container (cnspect deploy --windows)',
+    });
   }
   return { code: info.exitCode, out: out + err };
 }
@@ -41,10 +55,18 @@ export function toolWords(out: string, lines = 3): string {
 }
 
 /** Like runTool, but a non-zero exit is a coded error carrying the tool's own words. */
-export async function mustRun(prefix: readonly string[], args: readonly string[], what: string, timeoutMs?: number): Promise<string> {
+export async function mustRun(
+  prefix: readonly string[],
+  args: readonly string[],
+  what: string,
+  timeoutMs?: number,
+): Promise<string> {
   const r = await runTool(prefix, args, timeoutMs);
   if (r.code !== 0) {
-    throw new CnspectError('CNSPECT_TOOL_FAILED', `${what} failed: ${[prefix.at(-1), ...args].join(' ')} exited with ${r.code}: ${toolWords(r.out)}`);
+    throw new CnspectError(
+      'CNSPECT_TOOL_FAILED',
+      `${what} failed: ${[prefix.at(-1), ...args].join(' ')} exited with ${r.code}: ${toolWords(r.out)}`,
+    );
   }
   return r.out;
 }
