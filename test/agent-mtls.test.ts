@@ -86,7 +86,8 @@ describe('agent over mutual TLS', () => {
       assert.match(
         started.filter,
         new RegExp(
-          `^host ${net.ipA.replace(/\./g, '\\.')} and icmp and not \\(tcp and host 127\\.0\\.0\\.1 and port \\d+ and port ${server.port}\\)$`,
+          `^host ${net.ipA.replace(/\./g, '\\.')} and icmp and not ` +
+            `\\(tcp and host 127\\.0\\.0\\.1 and port \\d+ and port ${server.port}\\)$`,
         ),
       );
       assert.deepEqual(
@@ -245,7 +246,7 @@ describe('agent over mutual TLS', () => {
         await assert.rejects(toB.info(), {
           code: 'CNSPECT_TLS',
           message:
-            /the agent's certificate is for another node: it names DNS:node-a, IP Address:127\.0\.0\.1, not node-b or 127\.0\.0\.2/,
+            /certificate is for another node: it names DNS:node-a, IP Address:127\.0\.0\.1, not node-b or 127\.0\.0\.2/,
         });
         await toB.close();
         const realB = new RemoteAgent(`127.0.0.2:${honest.port}`, client, 'node-b');

@@ -91,3 +91,26 @@ describe('architecture', () => {
     );
   });
 });
+
+describe('style', () => {
+  it('keeps every line of code within 120 characters (biome formats the rest)', () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const dirs = ['src', 'test', 'bench', 'scripts', 'bin'];
+    const files = dirs.flatMap((d) => {
+      const walk = (dir: string): string[] =>
+        readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+          const p = join(dir, e.name);
+          if (e.isDirectory()) return e.name === 'gen' || e.name === 'fixtures' ? [] : walk(p);
+          return /\.(ts|mjs|js|sh)$/.test(e.name) ? [p] : [];
+        });
+      return walk(join(root, d));
+    });
+    const long = files.flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .flatMap((l, i) => ([...l].length > 120 ? [`${relative(root, f)}:${i + 1}`] : [])),
+    );
+    assert.ok(files.length > 50);
+    assert.deepEqual(long, []);
+  });
+});

@@ -123,7 +123,8 @@ describe('cnspect capture local', () => {
     assert.match(
       lines[0]!,
       new RegExp(
-        `^\\d\\d:\\d\\d:\\d\\d\\.\\d{9} eth0 in ICMP ${net.ipA.replace(/\./g, '\\.')} > ${net.ipB.replace(/\./g, '\\.')} len 104: echo request, id \\d+, seq 1$`,
+        `^\\d\\d:\\d\\d:\\d\\d\\.\\d{9} eth0 in ICMP ${net.ipA.replace(/\./g, '\\.')} > ` +
+          `${net.ipB.replace(/\./g, '\\.')} len 104: echo request, id \\d+, seq 1$`,
       ),
     );
     assert.match(text.err(), /6 packets, 624 bytes captured \(max_packets\)/);

@@ -83,7 +83,8 @@ describe('capture --type drop (bpftrace)', () => {
     assert.match(
       run.err(),
       new RegExp(
-        `drops by node and reason:\\nNODE\\s+DROP REASON\\s+COUNT\\n${name}-node2\\s+NO_SOCKET\\s+5\\n${name}-node2\\s+NETFILTER_DROP\\s+4`,
+        `drops by node and reason:\\nNODE\\s+DROP ` +
+          `REASON\\s+COUNT\\n${name}-node2\\s+NO_SOCKET\\s+5\\n${name}-node2\\s+NETFILTER_DROP\\s+4`,
       ),
     );
   });
@@ -144,7 +145,8 @@ describe('capture --type drop -w', () => {
 describe('drop reasons and parsers', () => {
   it('reads reason names from the tracepoint format, not from a table of ours', () => {
     const fmt =
-      'print fmt: "skbaddr=%p reason: %s", REC->skbaddr, __print_symbolic(REC->reason, { 2, "NOT_SPECIFIED" }, { 3, "NO_SOCKET" }, { 12, "NETFILTER_DROP" })\n';
+      'print fmt: "skbaddr=%p reason: %s", REC->skbaddr, __print_symbolic(REC->reason, { 2, "NOT_SPECIFIED" ' +
+      '}, { 3, "NO_SOCKET" }, { 12, "NETFILTER_DROP" })\n';
     assert.deepEqual(
       [...parseDropReasons(fmt)],
       [
@@ -195,7 +197,8 @@ describe('drop reasons and parsers', () => {
     assert.deepEqual(parseBpftraceLine('not json', 0), []);
     assert.deepEqual(
       parseTracePipeLine(
-        '  node-1 [001] ..s1. 1.2: kfree_skb: skbaddr=0000 rx_sk=0000 protocol=2048 location=udp_queue_rcv_one_skb+0x1 reason: NO_SOCKET',
+        '  node-1 [001] ..s1. 1.2: kfree_skb: skbaddr=0000 rx_sk=0000 protocol=2048 ' +
+          'location=udp_queue_rcv_one_skb+0x1 reason: NO_SOCKET',
       ),
       { protocol: 2048, reason: 'NO_SOCKET' },
     );

@@ -506,7 +506,8 @@ describe('lab and fan-out (bridge)', () => {
     assert.match(
       text.out(),
       new RegExp(
-        `${pod('pod-2-routed').netns}\\s+default/pod-2-routed\\s+10\\.244\\.2\\.200\\s+\\S+\\s+${pod('pod-2-routed').hostVeth}\\s+routed`,
+        `${pod('pod-2-routed').netns}\\s+default/pod-2-routed\\s+10\\.244\\.2\\.200\\s+\\S+\\s+` +
+          `${pod('pod-2-routed').hostVeth}\\s+routed`,
       ),
     );
     // kube-proxy's iptables mode (iptables-save text): KUBE-SERVICES → KUBE-SVC → KUBE-SEP DNAT.

@@ -44,7 +44,8 @@ export function validateInterfaceName(name: string): string {
   if (!IFACE_NAME.test(name)) {
     throw new CnspectError(
       'CNSPECT_BAD_REQUEST',
-      `invalid interface name ${JSON.stringify(name)}; allowed: "any" or a Linux interface name of 1-15 characters [A-Za-z0-9_.:@-] not starting with '-'`,
+      `invalid interface name ${JSON.stringify(name)}; allowed: "any" or a Linux interface name of 1-15 ` +
+        `characters [A-Za-z0-9_.:@-] not starting with '-'`,
     );
   }
   return name;
@@ -92,7 +93,8 @@ export function validateCaptureRequest(
     const names = offered.map((t) => CaptureType[t].replace('CAPTURE_TYPE_', '').toLowerCase()).join(', ');
     throw new CnspectError(
       'CNSPECT_UNSUPPORTED',
-      `capture type ${CaptureType[type]?.replace('CAPTURE_TYPE_', '').toLowerCase() ?? req.type} is not available on this agent (backend ${backend.name} supports: ${names})`,
+      `capture type ${CaptureType[type]?.replace('CAPTURE_TYPE_', '').toLowerCase() ?? req.type} is not ` +
+        `available on this agent (backend ${backend.name} supports: ${names})`,
       { hint: 'use --type all' },
     );
   }
@@ -111,7 +113,8 @@ export function validateCaptureRequest(
   if (req.netns && !NETNS_NAME.test(req.netns)) {
     throw new CnspectError(
       'CNSPECT_BAD_REQUEST',
-      `invalid network namespace name ${JSON.stringify(req.netns)}; allowed: a name under /run/netns of 1-64 characters [A-Za-z0-9_.-] not starting with '-' or '.'`,
+      `invalid network namespace name ${JSON.stringify(req.netns)}; allowed: a name under /run/netns of ` +
+        `1-64 characters [A-Za-z0-9_.-] not starting with '-' or '.'`,
     );
   }
   if (req.counterIntervalMs !== 0 && (req.counterIntervalMs < 100 || req.counterIntervalMs > 60_000)) {

@@ -43,7 +43,9 @@ function agentTlsFiles(flags: AgentFlags): { ca?: string; cert?: string; key?: s
       'CNSPECT_TLS',
       `no certificate for node ${flags.nodeName} in ${flags.tlsDir} (${files.cert})`,
       {
-        hint: 'a node added after `cnspect deploy` has no certificate yet: run `cnspect cleanup` and `cnspect deploy` again',
+        hint:
+          'a node added after `cnspect deploy` has no certificate yet: run `cnspect cleanup` and ' +
+          '`cnspect deploy` again',
       },
     );
   }

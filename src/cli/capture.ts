@@ -423,7 +423,8 @@ export function captureCommand(ctx: CliContext, setExit: (code: number) => void)
     .option('--context <name>', 'kubeconfig context to use')
     .option(
       '--transport <kind>',
-      'how to reach agents: tunnel (API server port-forward; default with a kubeconfig) or direct (node InternalIP:port; default with --inventory)',
+      'how to reach agents: tunnel (API server port-forward; default with a kubeconfig) or direct (node ' +
+        'InternalIP:port; default with --inventory)',
     )
     .option('--port <port>', 'agent port on the nodes', String(DEFAULT_AGENT_PORT))
     .option(
@@ -433,7 +434,10 @@ export function captureCommand(ctx: CliContext, setExit: (code: number) => void)
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  cnspect capture local -t TCP_SYN -d 10\n  cnspect capture local -i 10.244.1.0/24 -r 53 -t UDP -w dns.pcapng\n  cnspect capture local --counters-only -d 5\n  cnspect capture all --inventory lab.yaml -t ICMP -w all.pcapng\n  cnspect capture pods default/pod-1-1,pod-2-1 --inventory lab.yaml --in-pod',
+      '\nExamples:\n  cnspect capture local -t TCP_SYN -d 10\n  cnspect capture local -i 10.244.1.0/24 -r ' +
+        '53 -t UDP -w dns.pcapng\n  cnspect capture local --counters-only -d 5\n  cnspect capture all ' +
+        '--inventory lab.yaml -t ICMP -w all.pcapng\n  cnspect capture pods default/pod-1-1,pod-2-1 ' +
+        '--inventory lab.yaml --in-pod',
     )
     .action(async (target: string, names: string | undefined, flags: CaptureFlags) => {
       setExit(await runCapture(planCapture(target, names, flags), ctx));

@@ -35,7 +35,8 @@ export async function runCertsInit(dir: string, flags: CertsInitFlags, ctx: CliC
     const files = await initNodeCertificates(dir, nodes);
     ctx.out.write(`${files.join('\n')}\n`);
     ctx.err.write(
-      `agent on each node:  cnspect agent --listen 0.0.0.0:${DEFAULT_AGENT_PORT} --tls-dir ${dir} --node-name NODE  (NODE: ${nodes.map((n) => n.name).join(', ')})\n`,
+      `agent on each node:  cnspect agent --listen 0.0.0.0:${DEFAULT_AGENT_PORT} --tls-dir ${dir} ` +
+        `--node-name NODE  (NODE: ${nodes.map((n) => n.name).join(', ')})\n`,
     );
     return 0;
   }
@@ -49,7 +50,8 @@ export async function runCertsInit(dir: string, flags: CertsInitFlags, ctx: CliC
   const files = await initCertificates(dir, list);
   ctx.out.write(`${files.join('\n')}\n`);
   ctx.err.write(
-    `agent:  cnspect agent --listen 0.0.0.0:${DEFAULT_AGENT_PORT} --tls-cert ${dir}/agent.crt --tls-key ${dir}/agent.key --tls-ca ${dir}/ca.crt\n`,
+    `agent:  cnspect agent --listen 0.0.0.0:${DEFAULT_AGENT_PORT} --tls-cert ${dir}/agent.crt --tls-key ` +
+      `${dir}/agent.key --tls-ca ${dir}/ca.crt\n`,
   );
   return 0;
 }
@@ -75,7 +77,8 @@ export function certsCommand(ctx: CliContext, setExit: (code: number) => void): 
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  cnspect certs init ./tls --host 10.0.0.5\n  cnspect certs init ./tls --node node1=10.0.0.5 --node node2=10.0.0.6',
+      '\nExamples:\n  cnspect certs init ./tls --host 10.0.0.5\n  cnspect certs init ./tls --node ' +
+        'node1=10.0.0.5 --node node2=10.0.0.6',
     )
     .action(async (dir: string, flags: CertsInitFlags) => {
       setExit(await runCertsInit(dir, flags, ctx));

@@ -58,7 +58,8 @@ export async function runDeploy(flags: DeployFlags, ctx: CliContext): Promise<nu
       .join('\n')}\n`,
   );
   ctx.err.write(
-    `agents ready on ${r.readyNodes.length} node(s): ${r.readyNodes.join(', ') || 'none'}${r.notReady.length ? `; not ready: ${r.notReady.join(', ')}` : ''}\n`,
+    `agents ready on ${r.readyNodes.length} node(s): ` +
+      `${r.readyNodes.join(', ') || 'none'}${r.notReady.length ? `; not ready: ${r.notReady.join(', ')}` : ''}\n`,
   );
   return r.notReady.length ? 4 : 0;
 }

@@ -3,8 +3,10 @@
 import type { FleetFailure, FleetNotice } from '../fleet/fan-out.js';
 
 export function fleetNoticeText(n: FleetNotice, what: string): string {
-  if (n.kind === 'stopping')
-    return `stopping ${n.running.length} ${what}${n.running.length === 1 ? '' : 's'}… (Ctrl+C again to quit at once)\n`;
+  if (n.kind === 'stopping') {
+    const plural = n.running.length === 1 ? '' : 's';
+    return `stopping ${n.running.length} ${what}${plural}… (Ctrl+C again to quit at once)\n`;
+  }
   return `quitting at once: final counts were not collected from ${n.labels.join(', ')}\n`;
 }
 

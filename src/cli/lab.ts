@@ -29,11 +29,13 @@ export async function runLabUp(flags: UpFlags, ctx: CliContext): Promise<number>
   const started = Date.now();
   const state = await labUp(options, (line) => ctx.err.write(`lab: ${line}\n`));
   ctx.err.write(
-    `lab ${options.name} is up in ${Date.now() - started} ms: ${state.plan.nodes.length} nodes, ${state.plan.pods.length} pods (${options.network})\n`,
+    `lab ${options.name} is up in ${Date.now() - started} ms: ${state.plan.nodes.length} nodes, ` +
+      `${state.plan.pods.length} pods (${options.network})\n`,
   );
   ctx.out.write(`${state.inventoryPath}\n`);
   ctx.err.write(
-    `try:\n  cnspect capture all --inventory ${state.inventoryPath} -t ICMP -d 10\n  ip netns exec ${state.plan.pods[0]!.netns} ping ${state.plan.pods.at(-1)!.ip}\n  cnspect lab down --name ${options.name}\n`,
+    `try:\n  cnspect capture all --inventory ${state.inventoryPath} -t ICMP -d 10\n  ip netns exec ` +
+      `${state.plan.pods[0]!.netns} ping ${state.plan.pods.at(-1)!.ip}\n  cnspect lab down --name ${options.name}\n`,
   );
   return 0;
 }
@@ -89,7 +91,8 @@ export function labCommand(ctx: CliContext, setExit: (code: number) => void): Co
   lab
     .command('up')
     .description(
-      'Create nodes and pods as network namespaces (bridge: routed node subnets; overlay: VXLAN), start an mTLS agent per node and write an inventory file.',
+      'Create nodes and pods as network namespaces (bridge: routed node subnets; overlay: VXLAN), start an ' +
+        'mTLS agent per node and write an inventory file.',
     )
     .option('--nodes <n>', 'number of nodes (1-16)', '2')
     .option('--pods-per-node <n>', 'bridged pods per node (1-16); the last node also gets one routed pod', '2')

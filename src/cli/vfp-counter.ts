@@ -102,7 +102,10 @@ export function vfpCounterCommand(ctx: CliContext, setExit: (code: number) => vo
   return new Command('vfp-counter')
     .summary("a pod's port counters")
     .description(
-      "A pod's port counters. Linux: its host-side interface and its network namespace's protocol counters (TCP retransmits and resets, UDP no-port and buffer errors, …); --detailed adds the bridge and the node NIC. Windows: its VFP port; --detailed adds the host vNIC and the external adapter.",
+      "A pod's port counters. Linux: its host-side interface and its network namespace's protocol counters " +
+        '(TCP retransmits and resets, UDP no-port and buffer errors, …); ' +
+        '--detailed adds the bridge and the node NIC. ' +
+        'Windows: its VFP port; --detailed adds the host vNIC and the external adapter.',
     )
     .option('-p, --pod <pod>', 'the pod: NAME or NAMESPACE/NAME')
     .option('--namespace <namespace>', 'namespace of the pod', 'default')

@@ -99,7 +99,8 @@ export class RemoteAgent implements AgentApi {
           accepted.some((n) => checkServerIdentity(n, cert) === undefined)
             ? undefined
             : new Error(
-                `${IDENTITY_MISMATCH}: it names ${cert.subjectaltname ?? cert.subject?.CN ?? 'nothing'}, not ${accepted.join(' or ')}`,
+                `${IDENTITY_MISMATCH}: it names ${cert.subjectaltname ?? cert.subject?.CN ?? 'nothing'}, ` +
+                  `not ${accepted.join(' or ')}`,
               ),
       });
     }
@@ -121,7 +122,9 @@ export class RemoteAgent implements AgentApi {
       'CNSPECT_TLS',
       `TLS with agent ${this.node} failed: ${reason}${local && remote ? `; ${local}` : ''}`,
       {
-        hint: 'use the client certificate of this deployment (cnspect certs init / cnspect deploy), within its validity',
+        hint:
+          'use the client certificate of this deployment (cnspect certs init / cnspect deploy), within ' +
+          'its validity',
         context: { node: this.node },
         cause: err,
       },

@@ -26,7 +26,10 @@ export function clientCertificateProblem(certPem: Buffer, caPem: Buffer, now = n
   try {
     const ca = new X509Certificate(caPem);
     if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey))
-      return `the client certificate was issued by ${cert.issuer.replace(/\n/g, ', ')}, not by the deployment's CA (${ca.subject.replace(/\n/g, ', ')})`;
+      return (
+        `the client certificate was issued by ${cert.issuer.replace(/\n/g, ', ')}, not by the ` +
+        `deployment's CA (${ca.subject.replace(/\n/g, ', ')})`
+      );
   } catch {
     /* an unreadable CA file fails elsewhere, with its name */
   }

@@ -26,7 +26,8 @@ export async function loadTargets(source: TargetSource, what: string): Promise<I
   if (!kubeconfigAvailable(source)) {
     throw new CnspectError(
       'CNSPECT_KUBECONFIG',
-      `${what} needs nodes to talk to: pass --inventory FILE, or a kubeconfig (--kubeconfig, KUBECONFIG or ~/.kube/config)`,
+      `${what} needs nodes to talk to: pass --inventory FILE, or a kubeconfig (--kubeconfig, KUBECONFIG or ` +
+        `~/.kube/config)`,
       {
         hint: 'for this host alone use `capture local`; for a lab `cnspect lab up` prints an inventory',
       },
@@ -62,7 +63,10 @@ export interface NodeConnection extends Connection {
   node: InventoryNode;
 }
 
-/** Connects to every node at once (a node that cannot be reached fails on its first call) and closes them all after `use`. */
+/**
+ * Connects to every node at once (a node that cannot be reached fails on its first call) and closes them all after
+ * `use`.
+ */
 export async function withConnections<T>(
   reach: Reach,
   nodes: readonly InventoryNode[],

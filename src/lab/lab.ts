@@ -77,7 +77,8 @@ export async function labUp(
   try {
     const commands = labSetupCommands(plan);
     progress(
-      `creating ${plan.nodes.length} nodes and ${plan.pods.length} pods (${plan.options.network}, ${commands.length} commands)`,
+      `creating ${plan.nodes.length} nodes and ${plan.pods.length} pods (${plan.options.network}, ` +
+        `${commands.length} commands)`,
     );
     for (const argv of commands) await run(argv, 'build the lab');
     progress('issuing mTLS certificates');

@@ -103,7 +103,8 @@ export class CaptureOutput {
           );
         }
         this.o.err.write(
-          `${safe(node)}: capturing ${safe(e.value.capturePoint)} (session ${safe(e.value.sessionId)}, kernel filter: ${e.value.bpfExpression ? safe(e.value.bpfExpression) : 'none'})` +
+          `${safe(node)}: capturing ${safe(e.value.capturePoint)} (session ${safe(e.value.sessionId)}, ` +
+            `kernel filter: ${e.value.bpfExpression ? safe(e.value.bpfExpression) : 'none'})` +
             `${e.value.selfExcluded ? `; leaving out ${safe(e.value.selfExcluded)} (--include-self keeps it)` : ''}\n`,
         );
         break;
@@ -153,7 +154,8 @@ export class CaptureOutput {
         if (this.o.file && e.value.records.length && !s.warnedText) {
           s.warnedText = true;
           this.o.err.write(
-            `${safe(node)}: this agent sends decoded text without packet bytes; they cannot go into ${this.o.file.path} (update the agent)\n`,
+            `${safe(node)}: this agent sends decoded text without packet bytes; they cannot go into ` +
+              `${this.o.file.path} (update the agent)\n`,
           );
         }
         for (const r of e.value.records) {
@@ -170,7 +172,8 @@ export class CaptureOutput {
         if (this.o.file && e.value.drops.length && !s.warnedDrops) {
           s.warnedDrops = true;
           this.o.err.write(
-            `${safe(node)}: drop records are not packets: they are not written to ${this.o.file.path} (they are shown here and counted at the end)\n`,
+            `${safe(node)}: drop records are not packets: they are not written to ${this.o.file.path} (they ` +
+              `are shown here and counted at the end)\n`,
           );
         }
         for (const d of e.value.drops) {
@@ -322,7 +325,10 @@ function textRecord(node: string, iface: string, r: TextPacket): TextPacketJson 
 
 function textLine(r: TextPacketJson, withNode: boolean): string {
   const dir = r.direction === 'unknown' ? '-' : r.direction;
-  return `${r.time.slice(11, 29)} ${withNode ? `${r.node} ` : ''}${r.interface} ${dir} #${r.appearance} ${r.frameType} len ${r.length}: ${r.info}`;
+  return (
+    `${r.time.slice(11, 29)} ${withNode ? `${r.node} ` : ''}${r.interface} ${dir} #${r.appearance} ` +
+    `${r.frameType} len ${r.length}: ${r.info}`
+  );
 }
 
 export function stopReasonName(r: StopReason): string {
@@ -380,7 +386,10 @@ function dropLine(r: DropJson, withNode: boolean): string {
   const what = r.src
     ? `${r.protocol} ${ep(r.src, r.srcPort, r.srcPod)} > ${ep(r.dst, r.dstPort, r.dstPod)}`
     : 'no IPv4 header';
-  return `${r.time.slice(11, 29)} ${withNode ? `${r.node} ` : ''}DROP ${r.reason} ${what} at ${where}${r.location ? ` (${r.location})` : ''}${r.count > 1 ? ` x${r.count}` : ''}`;
+  return (
+    `${r.time.slice(11, 29)} ${withNode ? `${r.node} ` : ''}DROP ${r.reason} ${what} at ` +
+    `${where}${r.location ? ` (${r.location})` : ''}${r.count > 1 ? ` x${r.count}` : ''}`
+  );
 }
 
 function summaryJson(node: string, s: CaptureSummary): Record<string, unknown> {

@@ -77,5 +77,8 @@ const endpoint = (addr: string, port: number | undefined): string =>
 export function packetLine(r: PacketRecord, withNode: boolean): string {
   const time = r.time.slice(11, 29);
   const dir = r.direction === 'unknown' ? '-' : r.direction;
-  return `${time} ${withNode ? `${r.node} ` : ''}${r.interface} ${dir} ${r.protocol} ${endpoint(r.src, r.srcPort)} > ${endpoint(r.dst, r.dstPort)} len ${r.length}: ${r.info}`;
+  return (
+    `${time} ${withNode ? `${r.node} ` : ''}${r.interface} ${dir} ${r.protocol} ` +
+    `${endpoint(r.src, r.srcPort)} > ${endpoint(r.dst, r.dstPort)} len ${r.length}: ${r.info}`
+  );
 }

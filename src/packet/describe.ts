@@ -137,7 +137,9 @@ export function summarize(d: Decoded, buf: Uint8Array): PacketSummary {
   } else if (d.fragment) {
     summary.info = `fragment, length ${d.payloadLength}`;
   } else if (d.l4Proto === IPPROTO_TCP && d.tcpFlags >= 0) {
-    summary.info = `Flags ${tcpFlagsText(d.tcpFlags)}, seq ${d.tcpSeq}${d.tcpFlags & 0x10 ? `, ack ${d.tcpAck}` : ''}, win ${d.tcpWindow}, length ${d.payloadLength}`;
+    summary.info =
+      `Flags ${tcpFlagsText(d.tcpFlags)}, seq ` +
+      `${d.tcpSeq}${d.tcpFlags & 0x10 ? `, ack ${d.tcpAck}` : ''}, win ${d.tcpWindow}, length ${d.payloadLength}`;
   } else if (d.l4Proto === IPPROTO_UDP && d.srcPort >= 0) {
     summary.info = `length ${d.payloadLength}`;
   } else if ((d.l4Proto === IPPROTO_ICMP || d.l4Proto === IPPROTO_ICMPV6) && d.icmpType >= 0) {

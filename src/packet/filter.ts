@@ -40,7 +40,9 @@ export const TCP_FLAG_BITS: Record<TcpFlag, number> = {
   [TcpFlag.TCP_FLAG_CWR]: 0x80,
 };
 
-export const PROTOCOL_HELP = `TCP, UDP, ICMP, ICMPv6, or TCP_<flag>[_<flag>…] with flags ${Object.keys(TCP_FLAG_NAMES).join(', ')} (case-insensitive)`;
+export const PROTOCOL_HELP =
+  `TCP, UDP, ICMP, ICMPv6, or TCP_<flag>[_<flag>…] with flags ` +
+  `${Object.keys(TCP_FLAG_NAMES).join(', ')} (case-insensitive)`;
 
 export function emptyFilter(): Filter {
   return { cidrs: [], macs: [], ports: [], protocols: [], exclude: [] };

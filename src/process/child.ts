@@ -162,7 +162,8 @@ export async function run(argv: readonly string[], what: string, timeoutMs = 10_
   if (info.exitCode !== 0) {
     throw new CnspectError(
       'CNSPECT_TOOL_FAILED',
-      `${what} failed: ${argv.join(' ')} exited with ${info.exitCode ?? info.signal}: ${err.trim().split('\n').slice(-3).join(' | ')}`,
+      `${what} failed: ${argv.join(' ')} exited with ${info.exitCode ?? info.signal}: ` +
+        `${err.trim().split('\n').slice(-3).join(' | ')}`,
     );
   }
   return out;

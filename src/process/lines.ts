@@ -1,6 +1,8 @@
 // A child's output as whole lines: chunks arrive cut anywhere, lines are handed on complete.
 
-/** Calls `onLine` for every complete line read from `stream` (LF or CRLF), and for a last unterminated one at its end. */
+/**
+ * Calls `onLine` for every complete line read from `stream` (LF or CRLF), and for a last unterminated one at its end.
+ */
 export function forEachLine(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
   let partial = '';
   stream.setEncoding('utf8');

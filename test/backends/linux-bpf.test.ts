@@ -21,7 +21,8 @@ const CASES: Array<[FilterTokens, string]> = [
   ],
   [
     { ips: ['10.1.2.3'], ports: ['443'], protocols: ['TCP_SYN_ACK', 'ICMP'] },
-    'host 10.1.2.3 and port 443 and (((ip and tcp and tcp[13] & 0x12 = 0x12) or (ip6 and ip6[6] = 6 and ip6[53] & 0x12 = 0x12)) or icmp)',
+    'host 10.1.2.3 and port 443 and (((ip and tcp and tcp[13] & 0x12 = 0x12) or (ip6 and ip6[6] = 6 and ' +
+      'ip6[53] & 0x12 = 0x12)) or icmp)',
   ],
 ];
 
@@ -51,7 +52,8 @@ describe('BPF compiler', () => {
     });
     assert.equal(
       bpf,
-      'tcp and not (port 22) and not ((net 10.0.0.0/8 or host fd00::1)) and not (tcp and host 198.18.0.1 and port 41234 and port 50051)',
+      'tcp and not (port 22) and not ((net 10.0.0.0/8 or host fd00::1)) and not (tcp and host 198.18.0.1 ' +
+        'and port 41234 and port 50051)',
     );
     sh(['tcpdump', '-i', 'any', '-d', bpf]);
     assert.equal(

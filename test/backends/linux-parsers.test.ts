@@ -71,7 +71,17 @@ describe('Linux parsers on real outputs', () => {
     );
     assert.equal(
       parseRouteGetDevice(
-        '[{"dst":"10.244.2.11","gateway":"198.18.1.12","dev":"eth0","prefsrc":"198.18.1.11","flags":[],"uid":0,"cache":[]}]',
+        JSON.stringify([
+          {
+            dst: '10.244.2.11',
+            gateway: '198.18.1.12',
+            dev: 'eth0',
+            prefsrc: '198.18.1.11',
+            flags: [],
+            uid: 0,
+            cache: [],
+          },
+        ]),
       ),
       'eth0',
     );

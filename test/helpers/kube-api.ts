@@ -160,7 +160,8 @@ export async function startKubeApi(): Promise<KubeApiDouble> {
         res,
         403,
         'Forbidden',
-        `${resource} "${name}" is forbidden: User "test" cannot ${req.method === 'GET' ? 'get' : 'change'} resource "${resource}" in the namespace "${ns}"`,
+        `${resource} "${name}" is forbidden: User "test" cannot ${req.method === 'GET' ? 'get' : 'change'} ` +
+          `resource "${resource}" in the namespace "${ns}"`,
       );
     if (req.method === 'GET' && !name) {
       const items = [...store.entries()]
@@ -255,7 +256,10 @@ export async function startKubeApi(): Promise<KubeApiDouble> {
     if (extra.badContext) contexts.push(`- name: ${extra.badContext}\n  context: {cluster: nowhere, user: tester}`);
     writeFileSync(
       path,
-      `apiVersion: v1\nkind: Config\ncurrent-context: ${context}\nclusters:\n- name: double\n  cluster: {server: "${url}", insecure-skip-tls-verify: true}\n- name: nowhere\n  cluster: {server: "http://127.0.0.1:1", insecure-skip-tls-verify: true}\ncontexts:\n${contexts.join('\n')}\nusers:\n- name: tester\n  user: {token: ${token}}\n`,
+      `apiVersion: v1\nkind: Config\ncurrent-context: ${context}\nclusters:\n- name: double\n  cluster: ` +
+        `{server: "${url}", insecure-skip-tls-verify: true}\n- name: nowhere\n  cluster: {server: ` +
+        `"http://127.0.0.1:1", insecure-skip-tls-verify: ` +
+        `true}\ncontexts:\n${contexts.join('\n')}\nusers:\n- name: tester\n  user: {token: ${token}}\n`,
     );
     return path;
   };

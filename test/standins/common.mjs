@@ -10,12 +10,17 @@ export function standIn(metaUrl, tool) {
   const args = process.argv.slice(2);
   appendFileSync(join(dir, 'calls.log'), `${JSON.stringify([tool, ...args])}\n`);
   return {
-    dir, config, args,
+    dir,
+    config,
+    args,
     state: (name) => join(dir, name),
     has: (name) => existsSync(join(dir, name)),
     replay: (key) => {
       const file = config[key];
-      if (!file) { process.stderr.write(`(stand-in) no recording for ${key}\n`); process.exit(87); }
+      if (!file) {
+        process.stderr.write(`(stand-in) no recording for ${key}\n`);
+        process.exit(87);
+      }
       process.stdout.write(readFileSync(file));
     },
   };

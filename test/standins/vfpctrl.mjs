@@ -8,4 +8,7 @@ const json = s.args.includes('/format');
 if (s.args.includes('/list-rule')) s.replay('listRule');
 else if (s.args.includes('/get-port-counter')) s.replay(json ? 'portCountersJson' : 'portCountersText');
 else if (s.args.includes('/list-vmswitch-port')) s.replay(json ? 'portsJson' : 'portsText');
-else { process.stdout.write('(stand-in) unknown command\n'); process.exit(87); }
+else {
+  process.stdout.write('(stand-in) unknown command\n');
+  process.exit(87);
+}

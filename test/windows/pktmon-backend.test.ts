@@ -49,7 +49,7 @@ describe('Windows backend (pktmon stand-in replaying real output)', () => {
     return { s, agent };
   };
 
-  it('captures in real time: filters compiled to argv, typed records streamed, pktmon stopped and filters removed', async () => {
+  it('captures in real time: filters as argv, typed records streamed, pktmon stopped, filters removed', async () => {
     const { s, agent } = setup();
     assert.equal((await agent.info()).os, 'windows');
     const cap = await startCapture(agent, request({ tokens: { ips: ['192.168.0.62'], protocols: ['TCP_SYN'] } }));
@@ -71,7 +71,9 @@ describe('Windows backend (pktmon stand-in replaying real output)', () => {
         originalLength: 66,
         loggedLength: 66,
         summary:
-          '40-EC-99-B9-17-25 > F0-B4-D2-5A-D3-E2, ethertype IPv4 (0x0800), length 66: 192.168.0.62.65066 > 172.217.2.115.443: Flags [S], seq 1995496356, win 64240, options [mss 1460,nop,wscale 8,nop,nop,sackOK], length 0',
+          '40-EC-99-B9-17-25 > F0-B4-D2-5A-D3-E2, ethertype IPv4 (0x0800), length 66: ' +
+          '192.168.0.62.65066 > 172.217.2.115.443: Flags [S], seq 1995496356, win 64240, ' +
+          'options [mss 1460,nop,wscale 8,nop,nop,sackOK], length 0',
         groupId: '562949953421500',
         appearance: 1,
         edge: 1,
@@ -102,7 +104,7 @@ describe('Windows backend (pktmon stand-in replaying real output)', () => {
     assert.deepEqual(s.filters(), []);
   });
 
-  it('allows one pktmon session per node: a second capture is refused as busy, and runs once the first ended', async () => {
+  it('allows one pktmon session per node: a second capture is refused as busy, runs once the first ended', async () => {
     const { agent } = setup();
     const first = await startCapture(agent, request({ type: CaptureType.CAPTURE_TYPE_FLOW }));
     await assert.rejects(
@@ -117,7 +119,7 @@ describe('Windows backend (pktmon stand-in replaying real output)', () => {
     assert.ok(pktmonCalls(s!).includes('start --capture --comp 80 --type drop --pkt-size 0 --log-mode real-time'));
   });
 
-  it('when pktmon dies mid-capture: the session ends with its error, pktmon is stopped and the filters removed', async () => {
+  it('when pktmon dies mid-capture: the session ends with its error, pktmon stopped, filters removed', async () => {
     const { s, agent } = setup({ crashExit: 3 });
     const cap = await startCapture(agent, request({ tokens: { ports: ['443'] } }));
     await waitFor(() => records(cap.events).length >= 5, 'the recorded packets');
@@ -176,7 +178,7 @@ describe('Windows backend (pktmon stand-in replaying real output)', () => {
     assert.deepEqual(pktmonCalls(s), ['stop', 'filter remove']);
   });
 
-  it("finds pods' pktmon components through HNS: pod IP → endpoint MAC → `pktmon list` id; a remote endpoint is refused by name", async () => {
+  it("finds pods' pktmon components via HNS (IP → endpoint MAC → `pktmon list` id), refuses remote ones", async () => {
     const endpoints = hnsObjects(
       parseConcatenatedJson(windowsFixture('hns-endpoint/flannel-remote-endpoint-convertto-json.json')),
     );
@@ -226,7 +228,10 @@ describe('Windows backend (pktmon stand-in replaying real output)', () => {
       const calls = pktmonCalls(s);
       assert.match(
         calls.find((c) => c.startsWith('start'))!,
-        /^start --capture --comp all --type all --pkt-size 128 --file-name \S+cnspect-[0-9a-f]+\.etl --file-size 512 --log-mode circular$/,
+        new RegExp(
+          '^start --capture --comp all --type all --pkt-size 128 ' +
+            String.raw`--file-name \S+cnspect-[0-9a-f]+\.etl --file-size 512 --log-mode circular$`,
+        ),
       );
       assert.deepEqual(
         calls.slice(-3).map((c) => c.split(' ')[0]),

@@ -115,7 +115,10 @@ describe('pktmon text parsers (real outputs)', () => {
     );
     assert.match(
       p.decode!,
-      /^40-EC-99-B9-17-25 > F0-B4-D2-5A-D3-E2, ethertype IPv4 \(0x0800\), length 66: 192\.168\.0\.62\.65066 > 172\.217\.2\.115\.443: Flags \[S\]/,
+      new RegExp(
+        String.raw`^40-EC-99-B9-17-25 > F0-B4-D2-5A-D3-E2, ethertype IPv4 \(0x0800\), length 66: ` +
+          String.raw`192\.168\.0\.62\.65066 > 172\.217\.2\.115\.443: Flags \[S\]`,
+      ),
     );
     assert.deepEqual(
       packets.slice(0, 3).map((x) => [x.appearance, x.component]),
@@ -150,7 +153,8 @@ describe('pktmon text parsers (real outputs)', () => {
 
   it('tolerates localised labels (reads by position after PktGroupId) and refuses a cut header', () => {
     const de =
-      '23:02:26.539704700 PktGroupId 5, PaketNummer 1, Auftreten 2, Richtung Rx , Typ Ethernet , Komponente 31, Kante 1, Filter 1, Originalgröße 66, Protokollierte Größe 60';
+      '23:02:26.539704700 PktGroupId 5, PaketNummer 1, Auftreten 2, Richtung Rx , Typ Ethernet , Komponente ' +
+      '31, Kante 1, Filter 1, Originalgröße 66, Protokollierte Größe 60';
     assert.deepEqual(
       [parsePktmonHeader(de)!.appearance, parsePktmonHeader(de)!.component, parsePktmonHeader(de)!.loggedSize],
       [2, 31, 60],
@@ -180,39 +184,46 @@ describe('pktmon text parsers (real outputs)', () => {
     assert.throws(() => parseCaseTable('nothing here'), { code: 'CNSPECT_TOOL_FAILED' });
   });
 
-  it('reads a drop header in the documented field order (DropReason, DropLocation before the sizes) and maps both codes', () => {
-    // pktmon.sys message 0xb00000aa ("Drop: PktGroupId %1, … Filter %8, DropReason %9, DropLocation %10, OriginalSize %11, LoggedSize %12")
-    // filled with the values of the first recorded real-time packet.
-    const line =
-      '23:02:26.539704700 Drop: PktGroupId 562949953421500, PktNumber 1, Appearance 1, Direction Tx , Type Ethernet , Component 78, Edge 1, Filter 1, DropReason 12, DropLocation 0xE0002001, OriginalSize 66, LoggedSize 66';
-    const p = parsePktmonHeader(line)!;
-    assert.deepEqual(
-      [p.component, p.filter, p.dropReason, p.dropLocation, p.originalSize, p.loggedSize],
-      [78, 1, 12, 0xe0002001, 66, 66],
-    );
-    p.decode = parsePktmonPackets(fixture('pktmon-realtime/rosesecurity-etw-realtime-tcp-syn.txt'))[0]!.decode;
-    const { drop } = pktmonRecord(p, new Date(2024, 3, 2, 23, 3).getTime());
-    assert.deepEqual(
-      { ...drop!, timeMs: 0 },
-      {
-        timeMs: 0,
-        reason: 'FailedSecurityPolicy',
-        reasonCode: 12,
-        src: '192.168.0.62',
-        dst: '172.217.2.115',
-        ipProtocol: 6,
-        srcPort: 65066,
-        dstPort: 443,
-        netnsInode: 0,
-        netns: '',
-        interface: '78',
-        count: 1,
-        location: 'VMS_EXT_FILTER_DEST_PROC1',
-      },
-    );
-    // A reason printed as text (a value map) is kept as the words.
-    assert.equal(parsePktmonHeader(line.replace('DropReason 12', 'DropReason IPSec drop'))!.dropReason, 'IPSec drop');
-  });
+  it(
+    'reads a drop header in the documented field order (DropReason, DropLocation before the sizes) and ' +
+      'maps both codes',
+    () => {
+      // pktmon.sys message 0xb00000aa ("Drop: PktGroupId %1, … Filter %8, DropReason %9, DropLocation %10,
+      // OriginalSize %11, LoggedSize %12")
+      // filled with the values of the first recorded real-time packet.
+      const line =
+        '23:02:26.539704700 Drop: PktGroupId 562949953421500, PktNumber 1, Appearance 1, Direction Tx , Type ' +
+        'Ethernet , Component 78, Edge 1, Filter 1, DropReason 12, DropLocation 0xE0002001, OriginalSize ' +
+        '66, LoggedSize 66';
+      const p = parsePktmonHeader(line)!;
+      assert.deepEqual(
+        [p.component, p.filter, p.dropReason, p.dropLocation, p.originalSize, p.loggedSize],
+        [78, 1, 12, 0xe0002001, 66, 66],
+      );
+      p.decode = parsePktmonPackets(fixture('pktmon-realtime/rosesecurity-etw-realtime-tcp-syn.txt'))[0]!.decode;
+      const { drop } = pktmonRecord(p, new Date(2024, 3, 2, 23, 3).getTime());
+      assert.deepEqual(
+        { ...drop!, timeMs: 0 },
+        {
+          timeMs: 0,
+          reason: 'FailedSecurityPolicy',
+          reasonCode: 12,
+          src: '192.168.0.62',
+          dst: '172.217.2.115',
+          ipProtocol: 6,
+          srcPort: 65066,
+          dstPort: 443,
+          netnsInode: 0,
+          netns: '',
+          interface: '78',
+          count: 1,
+          location: 'VMS_EXT_FILTER_DEST_PROC1',
+        },
+      );
+      // A reason printed as text (a value map) is kept as the words.
+      assert.equal(parsePktmonHeader(line.replace('DropReason 12', 'DropReason IPSec drop'))!.dropReason, 'IPSec drop');
+    },
+  );
 
   it('reads addresses out of decode lines (IPv4 with ports, DNS, none)', () => {
     assert.deepEqual(

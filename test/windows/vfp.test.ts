@@ -50,7 +50,8 @@ describe('vfpctrl parsers', () => {
   });
 
   it('reads port counters in the documented /format 1 JSON and the text sections, and refuses the rest', () => {
-    // Fields as documented for /get-port-counter /format 1 (InformationArray.PortCounters[], Direction 0 egress / 1 ingress).
+    // Fields as documented for /get-port-counter /format 1 (InformationArray.PortCounters[], Direction 0 egress
+    // / 1 ingress).
     const dirs = parseVfpPortCountersJson(
       JSON.stringify({
         InformationArray: [

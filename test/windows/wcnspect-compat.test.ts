@@ -27,7 +27,8 @@ describe('wcnspect compatibility', () => {
     inv = join(dir, 'inventory.yaml');
     writeFileSync(
       inv,
-      `nodes:\n  - {name: win-1, address: "${srv.address}", os: windows}\npods:\n  - {name: web, namespace: default, node: win-1, ips: [10.244.3.7]}\n`,
+      `nodes:\n  - {name: win-1, address: "${srv.address}", os: windows}\npods:\n  - {name: web, namespace: ` +
+        `default, node: win-1, ips: [10.244.3.7]}\n`,
     );
   });
   after(async () => {

@@ -62,7 +62,8 @@ describe('Windows agent through the CLI (stand-ins for the Windows tools)', () =
     inventory = join(dir, 'inventory.yaml');
     writeFileSync(
       inventory,
-      `tls: {ca: ${c.ca}, cert: ${c.cert}, key: ${c.key}}\nnodes:\n  - {name: win1, address: 127.0.0.1:${port}, os: windows}\n`,
+      `tls: {ca: ${c.ca}, cert: ${c.cert}, key: ${c.key}}\nnodes:\n  - {name: win1, address: ` +
+        `127.0.0.1:${port}, os: windows}\n`,
     );
   });
 
@@ -124,26 +125,30 @@ describe('Windows agent through the CLI (stand-ins for the Windows tools)', () =
     assert.equal(s.sessionRunning(), false);
   });
 
-  it('with -w, writes a pcapng Wireshark reads: the ETL converted on the node, interfaces named node/pcapng interface', async () => {
-    const out = join(dir, 'win.pcapng');
-    const run = runCli(['capture', 'nodes', 'win1', '--inventory', inventory, '-d', '1', '-w', out]);
-    assert.equal(await run.exit, 0, run.err());
-    assert.match(run.err(), /CNSPECT_FILE_MODE/);
-    assert.match(run.err(), /CNSPECT_CONVERTING/);
-    const tshark = spawnSync('tshark', ['-r', out, '-T', 'fields', '-e', 'frame.interface_name', '-e', 'icmp.type'], {
-      encoding: 'utf8',
-    });
-    assert.equal(tshark.status, 0, tshark.stderr);
-    const rows = tshark.stdout
-      .trim()
-      .split('\n')
-      .map((l) => l.split('\t'));
-    assert.equal(rows.length, 4);
-    assert.ok(
-      rows.every(([iface, type]) => iface === 'win1/pktmon1' && (type === '8' || type === '0')),
-      JSON.stringify(rows),
-    );
-  });
+  it(
+    'with -w, writes a pcapng Wireshark reads: the ETL converted on the node, interfaces named node/pcapng ' +
+      'interface',
+    async () => {
+      const out = join(dir, 'win.pcapng');
+      const run = runCli(['capture', 'nodes', 'win1', '--inventory', inventory, '-d', '1', '-w', out]);
+      assert.equal(await run.exit, 0, run.err());
+      assert.match(run.err(), /CNSPECT_FILE_MODE/);
+      assert.match(run.err(), /CNSPECT_CONVERTING/);
+      const tshark = spawnSync('tshark', ['-r', out, '-T', 'fields', '-e', 'frame.interface_name', '-e', 'icmp.type'], {
+        encoding: 'utf8',
+      });
+      assert.equal(tshark.status, 0, tshark.stderr);
+      const rows = tshark.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split('\t'));
+      assert.equal(rows.length, 4);
+      assert.ok(
+        rows.every(([iface, type]) => iface === 'win1/pktmon1' && (type === '8' || type === '0')),
+        JSON.stringify(rows),
+      );
+    },
+  );
 
   it('a SIGTERM to the agent mid-capture stops pktmon and removes its filters', async () => {
     const run = runCli(['capture', 'nodes', 'win1', '--inventory', inventory, '-o', 'json', '--ports', '443']);

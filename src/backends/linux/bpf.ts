@@ -70,7 +70,8 @@ function fieldTerms(filter: Filter, ctx: BpfContext): string[] {
     if (ctx.anyInterface) {
       throw new CnspectError(
         'CNSPECT_FILTER_UNSUPPORTED',
-        'MAC filters need a single Ethernet interface: a capture on every interface ("any") carries no Ethernet header to match',
+        'MAC filters need a single Ethernet interface: a capture on every interface ("any") carries no ' +
+          'Ethernet header to match',
         {
           hint: "add --interface NAME (e.g. the pod's host veth), or filter by IP with -i instead of -m",
         },

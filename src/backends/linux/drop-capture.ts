@@ -140,7 +140,9 @@ export async function startDropCapture(
   }
   const protoText = spec.filter.protocols.map((p) => Protocol[p.protocol]).join(',');
   return {
-    capturePoint: `on skb:kfree_skb drops of this node's namespaces (${source.kind}${source.kind === 'tracefs' ? ', reasons only' : ''})`,
+    capturePoint:
+      `on skb:kfree_skb drops of this node's namespaces ` +
+      `(${source.kind}${source.kind === 'tracefs' ? ', reasons only' : ''})`,
     linkType: 0,
     snaplen: 0,
     filterExpression: protoText ? `drops matching ${protoText}` : '',

@@ -52,7 +52,8 @@ tracepoint:skb:kfree_skb
     }
     @rate = @rate + 1;
     if (@rate <= ${perEventLimit}) {
-      printf("E %u %u %d %d %d %d %u %d\\n", $iph->saddr, $iph->daddr, $iph->protocol, $sport, $dport, args->reason, $inum, $ifindex);
+      printf("E %u %u %d %d %d %d %u %d\\n", $iph->saddr, $iph->daddr, $iph->protocol, $sport, $dport,
+        args->reason, $inum, $ifindex);
     } else {
       @d4[$iph->saddr, $iph->daddr, $iph->protocol, $sport, $dport, args->reason, $inum, $ifindex] = count();
     }

@@ -39,7 +39,8 @@ export function netnsPath(name: string): string {
   if (!NETNS_NAME.test(name)) {
     throw new CnspectError(
       'CNSPECT_BAD_REQUEST',
-      `invalid network namespace name ${JSON.stringify(name)}; allowed: letters, digits, '_', '.', '-' (not starting with '-' or '.'), at most 64`,
+      `invalid network namespace name ${JSON.stringify(name)}; allowed: letters, digits, '_', '.', '-' (not ` +
+        `starting with '-' or '.'), at most 64`,
     );
   }
   const path = `${NETNS_DIR}/${name}`;

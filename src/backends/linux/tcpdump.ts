@@ -134,7 +134,8 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
     let iface = spec.interface;
     let ifindexes: number[] | undefined;
     let podIps: string[] | undefined;
-    let capturePoint = `on ${iface === 'any' ? 'all interfaces' : iface}${spec.netns ? ` in network namespace ${spec.netns}` : ''}`;
+    const where = iface === 'any' ? 'all interfaces' : iface;
+    let capturePoint = `on ${where}${spec.netns ? ` in network namespace ${spec.netns}` : ''}`;
     if (spec.pods.length) {
       podIps = spec.pods.flatMap((p) => p.ips);
       const points = await Promise.all(podIps.map((ip) => resolvePodIp(ip, spec.node)));
@@ -145,7 +146,9 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
         capturePoint = `inside pod ${pod.namespace}/${pod.name} (${points[0]!.podInterface})`;
       } else {
         ifindexes = [...new Set(points.map((p) => p.hostVeth.index))];
-        capturePoint = `on the host side of ${spec.pods.map((p) => `${p.namespace}/${p.name} (${points.find((x) => p.ips.includes(x.ip))!.hostVeth.name})`).join(', ')}`;
+        const vethOf = (p: PodRef): string => points.find((x) => p.ips.includes(x.ip))!.hostVeth.name;
+        const named = spec.pods.map((p) => `${p.namespace}/${p.name} (${vethOf(p)})`);
+        capturePoint = `on the host side of ${named.join(', ')}`;
       }
     }
     const readLinks = (): Promise<Link[]> => (nsPath ? listLinks(nsPath, true) : listLinks(''));
@@ -157,7 +160,9 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
       if (!selected) {
         throw new CnspectError(
           'CNSPECT_INTERFACE_NOT_FOUND',
-          `no interface ${JSON.stringify(iface)} in ${spec.netns ? `network namespace ${spec.netns}` : "the agent's network namespace"}; there are: ${links.map((l) => l.name).join(', ')}`,
+          `no interface ${JSON.stringify(iface)} in ` +
+            `${spec.netns ? `network namespace ${spec.netns}` : "the agent's network namespace"}; there ` +
+            `are: ${links.map((l) => l.name).join(', ')}`,
         );
       }
     }
@@ -245,7 +250,9 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
               'CNSPECT_FILTER_NEVER_MATCHES',
               `the filter can never match a packet (kernel filter: ${bpf})`,
               {
-                hint: 'flags are ANDed with each other: ports exist only on TCP and UDP, ICMP only on IPv4, ICMPv6 only on IPv6',
+                hint:
+                  'flags are ANDed with each other: ports exist only on TCP and UDP, ICMP only on IPv4, ' +
+                  'ICMPv6 only on IPv6',
                 context: { value: bpf },
               },
             ),
@@ -278,7 +285,8 @@ export class LinuxTcpdumpBackend implements CaptureBackend {
         return {
           error: new CnspectError(
             'CNSPECT_TOOL_FAILED',
-            `tcpdump ended unexpectedly (${info.exitCode ?? info.signal}): ${child.stderr.trim().split('\n').slice(-2).join(' | ')}`,
+            `tcpdump ended unexpectedly (${info.exitCode ?? info.signal}): ` +
+              `${child.stderr.trim().split('\n').slice(-2).join(' | ')}`,
           ),
         };
       return {};

@@ -141,7 +141,8 @@ export function loadBalancersFromHnsdiag(
   const header = lines.shift();
   if (!header || !/^ID\s*\|/.test(header) || header.split('|').length !== 3)
     bad(
-      `a load balancer table must start with "ID | Virtual IPs | Direct IP IDs", got ${JSON.stringify(header?.slice(0, 60) ?? '')}`,
+      `a load balancer table must start with "ID | Virtual IPs | Direct IP IDs", got ` +
+        `${JSON.stringify(header?.slice(0, 60) ?? '')}`,
     );
   return lines.map((l) => {
     const cols = l.split('|').map((c) => c.trim());

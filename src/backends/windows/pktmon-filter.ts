@@ -52,7 +52,8 @@ export function pktmonFilterArgs(f: Filter): string[][] {
   if (fields.length === 0) return [];
   if (count > PKTMON_MAX_FILTERS) {
     throw unsupported(
-      `this filter: OR within a field needs one pktmon filter per combination (${fields.map((x) => x.length).join(' x ')} = ${count}), and pktmon allows ${PKTMON_MAX_FILTERS}`,
+      `this filter: OR within a field needs one pktmon filter per combination ` +
+        `(${fields.map((x) => x.length).join(' x ')} = ${count}), and pktmon allows ${PKTMON_MAX_FILTERS}`,
       'narrow the filter: fewer values per flag, or a CIDR instead of several addresses',
     );
   }

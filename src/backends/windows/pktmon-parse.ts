@@ -19,13 +19,19 @@ export interface PktmonPacket {
   loggedSize: number;
   /** The indented decode line that follows, when present. */
   decode?: string;
-  /** Drop records carry a reason and a location: a code (mapped through the documented tables) or the text pktmon printed. */
+  /**
+   * Drop records carry a reason and a location: a code (mapped through the documented tables) or the text pktmon
+   * printed.
+   */
   dropReason?: number | string;
   dropLocation?: number | string;
 }
 
-const HEADER =
-  /^\s*(?:\[[0-9A-Fa-f]+\][0-9A-Fa-f]+\.[0-9A-Fa-f]+::)?(\d{4}-\d\d-\d\d )?(\d\d:\d\d:\d\d\.\d+)\s+(?:\[[^\]]+\]\s+)?(?:[^\s,:]+:\s+)?PktGroupId\s+(\d+),(.*)$/;
+// [cpu]pid.tid:: (etl2txt prefix), date, time, [event], a label ("Packet:"), then PktGroupId and the rest.
+const HEADER = new RegExp(
+  String.raw`^\s*(?:\[[0-9A-Fa-f]+\][0-9A-Fa-f]+\.[0-9A-Fa-f]+::)?(\d{4}-\d\d-\d\d )?(\d\d:\d\d:\d\d\.\d+)\s+` +
+    String.raw`(?:\[[^\]]+\]\s+)?(?:[^\s,:]+:\s+)?PktGroupId\s+(\d+),(.*)$`,
+);
 
 function fail(what: string, line: string): never {
   throw new CnspectError('CNSPECT_TOOL_FAILED', `unrecognised pktmon ${what}: ${JSON.stringify(line.slice(0, 120))}`, {

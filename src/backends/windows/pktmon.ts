@@ -74,7 +74,8 @@ export function podComponents(
       if (!comp) {
         throw new CnspectError(
           'CNSPECT_POD_NOT_FOUND',
-          `HNS endpoint ${ep.name} of pod ${pod.namespace}/${pod.name} has MAC ${ep.mac.toUpperCase().replace(/:/g, '-')}, which no pktmon component has`,
+          `HNS endpoint ${ep.name} of pod ${pod.namespace}/${pod.name} has MAC ` +
+            `${ep.mac.toUpperCase().replace(/:/g, '-')}, which no pktmon component has`,
           { hint: "a remote endpoint (another node's pod) has no local vNIC; capture on that pod's node" },
         );
       }
@@ -125,7 +126,8 @@ export class PktmonBackend implements CaptureBackend {
     if (spec.netns)
       throw new CnspectError(
         'CNSPECT_UNSUPPORTED',
-        'network namespaces are a Linux notion; on a Windows node capture on pods or pktmon components (--interface ID)',
+        'network namespaces are a Linux notion; on a Windows node capture on pods or pktmon components ' +
+          '(--interface ID)',
       );
     if (spec.inPod)
       throw new CnspectError(
@@ -136,7 +138,8 @@ export class PktmonBackend implements CaptureBackend {
     if (spec.interface !== 'any' && !/^\d{1,6}$/.test(spec.interface)) {
       throw new CnspectError(
         'CNSPECT_BAD_REQUEST',
-        `on a Windows node --interface takes a pktmon component id (digits, see \`pktmon list\`); got ${JSON.stringify(spec.interface)}`,
+        `on a Windows node --interface takes a pktmon component id (digits, see \`pktmon list\`); got ` +
+          `${JSON.stringify(spec.interface)}`,
       );
     }
     const type = TYPE_ARG[spec.type];
@@ -146,7 +149,8 @@ export class PktmonBackend implements CaptureBackend {
       // pktmon filters only include: its own stream cannot be kept out, so the user is told.
       sink.notice?.(
         'CNSPECT_SELF_INCLUDED',
-        `pktmon cannot leave out the agent's own connection (TCP ${spec.self.peerIp}:${spec.self.peerPort} to port ${spec.self.agentPort}): it is captured too unless the filter excludes it`,
+        `pktmon cannot leave out the agent's own connection (TCP ${spec.self.peerIp}:${spec.self.peerPort} ` +
+          `to port ${spec.self.agentPort}): it is captured too unless the filter excludes it`,
         true,
       );
     }
@@ -172,7 +176,10 @@ export class PktmonBackend implements CaptureBackend {
         '--pkt-size',
         String(spec.snaplen >= 65535 ? 0 : spec.snaplen),
       ];
-      const where = `${comps.length ? `pktmon components ${comps.map((c) => names.get(c) ?? c).join(', ')}` : 'all pktmon components'} (pktmon --type ${type})`;
+      const compText = comps.length
+        ? `pktmon components ${comps.map((c) => names.get(c) ?? c).join(', ')}`
+        : 'all pktmon components';
+      const where = `${compText} (pktmon --type ${type})`;
       const expression = filters.map((f) => f.slice(2).join(' ')).join(' OR ');
       const done = (): void => {
         this.active = undefined;
@@ -364,7 +371,8 @@ class RealtimeCapture extends PktmonHandle implements CaptureHandle {
       return {
         error: new CnspectError(
           'CNSPECT_TOOL_FAILED',
-          `pktmon exited with ${info.exitCode ?? info.signal} during the capture: ${toolWords(this.lastOutput + child.stderr) || 'no message'}`,
+          `pktmon exited with ${info.exitCode ?? info.signal} during the capture: ` +
+            `${toolWords(this.lastOutput + child.stderr) || 'no message'}`,
           { hint: 'filters and the session were removed; start the capture again' },
         ),
       };
@@ -512,7 +520,8 @@ class FileCapture extends PktmonHandle implements CaptureHandle {
     await mustRun(backend.tools.pktmon, args, 'starting pktmon');
     sink.notice?.(
       'CNSPECT_FILE_MODE',
-      `pktmon writes the packets to ${etl} on the node (Windows gives packet bytes only in a file); they are converted and sent when the capture stops`,
+      `pktmon writes the packets to ${etl} on the node (Windows gives packet bytes only in a file); they ` +
+        `are converted and sent when the capture stops`,
     );
     return new FileCapture(backend, sink, etl, `${where}, to ${etl}`, expression, spec.snaplen);
   }

@@ -43,7 +43,9 @@ export async function runTool(
   const { info, out, err } = await runToEnd([...prefix, ...args], timeoutMs);
   if (info.exitCode === 127 && /not found/.test(err)) {
     throw new CnspectError('CNSPECT_TOOL_MISSING', `${prefix.at(-1)} is not available on this node`, {
-      hint: 'pktmon, vfpctrl and hnsdiag ship with Windows Server 2019 and later; run the agent as a HostProcess container (cnspect deploy --windows)',
+      hint:
+        'pktmon, vfpctrl and hnsdiag ship with Windows Server 2019 and later; run the agent as a ' +
+        'HostProcess container (cnspect deploy --windows)',
     });
   }
   return { code: info.exitCode, out: out + err };

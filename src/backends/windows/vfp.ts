@@ -245,7 +245,8 @@ export async function vfpPortCounters(
   if (!guid)
     throw new CnspectError(
       'CNSPECT_POD_NOT_FOUND',
-      `HNS endpoint ${String(obj.ID ?? obj.Id)} of pod ${label} has no allocator tagged "Endpoint Port"${obj.IsRemoteEndpoint ? ' (it is a remote endpoint: the pod runs on another node)' : ''}`,
+      `HNS endpoint ${String(obj.ID ?? obj.Id)} of pod ${label} has no allocator tagged "Endpoint ` +
+        `Port"${obj.IsRemoteEndpoint ? ' (it is a remote endpoint: the pod runs on another node)' : ''}`,
     );
   const report: PortReport = { ports: [], protocolCounters: [] };
   const add = (role: string, name: string, dirs: VfpDirection[]): void => {
