@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { buildProgram } from '../src/cli/main.js';
+import { cliReference, shortFlags } from '../src/cli/reference.js';
 
 const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
 
@@ -31,4 +32,21 @@ describe('README', () => {
       assert.deepEqual(missing, [], `${path.join(' ')} flags missing from README.md`);
     });
   }
+
+  it('docs/cli.md is the reference the commands make now (npm run docs rewrites it)', () => {
+    const file = readFileSync(fileURLToPath(new URL('../../docs/cli.md', import.meta.url)), 'utf8');
+    assert.equal(file, cliReference(program), 'docs/cli.md is stale: run `npm run docs`');
+    assert.match(file, /## cnspect capture <target> \[names\]/);
+    assert.match(file, /\| `-i, --ips <ips>` \| {2}\| match source or destination IP/);
+  });
+
+  it('gives -o one meaning everywhere, and no letter two meanings within a command', () => {
+    for (const [path, letters] of shortFlags(program)) {
+      if (letters.has('o')) assert.equal(letters.get('o'), '--output', path);
+      const c = cmd(path.split(' '));
+      const all = c.options.filter((o) => o.short).map((o) => o.short);
+      assert.equal(new Set(all).size, all.length, `${path}: a short flag used twice`);
+    }
+    assert.equal(shortFlags(program).get('capture')!.get('w'), '--write');
+  });
 });

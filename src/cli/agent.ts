@@ -9,20 +9,43 @@ import { existsSync } from 'node:fs';
 import { badFlag, CnspectError, requireRoot } from '../errors.js';
 import type { CliContext } from './context.js';
 import { parseIntInRange, parseSize } from './flags.js';
+import { type FlagsOf, type OptionTable, withOptions } from './options.js';
 
-export interface AgentFlags {
-  listen: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  tlsCa?: string;
-  tlsDir?: string;
-  maxSessions: string;
-  streamBudget: string;
-  nodeName?: string;
-  backend: string;
-  logFormat: string;
-  windowsTools?: string;
-}
+const AGENT_OPTIONS = {
+  listen: { flags: '--listen <host:port>', description: 'address to listen on', required: true },
+  tlsCert: { flags: '--tls-cert <file>', description: 'agent certificate (PEM)' },
+  tlsKey: { flags: '--tls-key <file>', description: 'agent private key (PEM)' },
+  tlsCa: { flags: '--tls-ca <file>', description: 'CA that signs client certificates (PEM)' },
+  tlsDir: {
+    flags: '--tls-dir <dir>',
+    description:
+      "instead of the three above: DIR/ca.crt and this node's DIR/NODE.crt, DIR/NODE.key (needs --node-name)",
+  },
+  maxSessions: { flags: '--max-sessions <n>', description: 'concurrent capture sessions allowed', default: '8' },
+  streamBudget: {
+    flags: '--stream-budget <size>',
+    description: 'memory all sessions together may hold for slow clients before counting stream drops',
+    default: '192M',
+  },
+  logFormat: {
+    flags: '--log-format <format>',
+    description: `audit lines (connections, sessions, refusals): ${LOG_FORMATS.join(' or ')}`,
+    default: 'text',
+  },
+  nodeName: { flags: '--node-name <name>', description: 'name reported to clients (default: host name)' },
+  backend: {
+    flags: '--backend <kind>',
+    description: `capture backend: ${BACKEND_KINDS.join(', ')} (auto = this OS)`,
+    default: 'auto',
+  },
+  windowsTools: {
+    flags: '--windows-tools <dir>',
+    description:
+      'directory of stand-ins for pktmon/vfpctrl/hnsdiag (NAME.mjs), for testing the Windows backend off Windows',
+  },
+} as const satisfies OptionTable;
+
+export type AgentFlags = FlagsOf<typeof AGENT_OPTIONS>;
 
 export function parseListen(value: string): string {
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
@@ -86,35 +109,10 @@ export async function runAgent(flags: AgentFlags, ctx: CliContext): Promise<numb
 }
 
 export function agentCommand(ctx: CliContext, setExit: (code: number) => void): Command {
-  return new Command('agent')
+  const cmd = new Command('agent')
     .summary('run the node agent (gRPC, mutual TLS)')
-    .description("Serve this node's capture API. Clients must present a certificate signed by --tls-ca.")
-    .requiredOption('--listen <host:port>', 'address to listen on')
-    .option('--tls-cert <file>', 'agent certificate (PEM)')
-    .option('--tls-key <file>', 'agent private key (PEM)')
-    .option('--tls-ca <file>', 'CA that signs client certificates (PEM)')
-    .option(
-      '--tls-dir <dir>',
-      "instead of the three above: DIR/ca.crt and this node's DIR/NODE.crt, DIR/NODE.key (needs --node-name)",
-    )
-    .option('--max-sessions <n>', 'concurrent capture sessions allowed', '8')
-    .option(
-      '--stream-budget <size>',
-      'memory all sessions together may hold for slow clients before counting stream drops',
-      '192M',
-    )
-    .option(
-      '--log-format <format>',
-      `audit lines (connections, sessions, refusals): ${LOG_FORMATS.join(' or ')}`,
-      'text',
-    )
-    .option('--node-name <name>', 'name reported to clients (default: host name)')
-    .option('--backend <kind>', `capture backend: ${BACKEND_KINDS.join(', ')} (auto = this OS)`, 'auto')
-    .option(
-      '--windows-tools <dir>',
-      'directory of stand-ins for pktmon/vfpctrl/hnsdiag (NAME.mjs), for testing the Windows backend off Windows',
-    )
-    .action(async (flags: AgentFlags) => {
-      setExit(await runAgent(flags, ctx));
-    });
+    .description("Serve this node's capture API. Clients must present a certificate signed by --tls-ca.");
+  return withOptions(cmd, AGENT_OPTIONS).action(async (flags: AgentFlags) => {
+    setExit(await runAgent(flags, ctx));
+  });
 }

@@ -1,6 +1,6 @@
 // `cnspect capture local|all|nodes|pods` — wcnspect's flags plus -w, --snaplen, -o.
 import { hostname } from 'node:os';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { CnspectError, badFlag, describeError, isErrorCode } from '../errors.js';
 import type { AgentApi } from '../contract/agent-api.js';
 import { clientTls, DEFAULT_AGENT_PORT, loadTargets } from '../fleet/targets.js';
@@ -21,7 +21,6 @@ import { CaptureOutput, stopReasonName } from '../output/capture-output.js';
 import { PcapngFile } from '../output/pcapng-file.js';
 import type { CliContext } from './context.js';
 import {
-  collect,
   type OutputFormat,
   parseCaptureType,
   parseDurationSeconds,
@@ -29,39 +28,93 @@ import {
   parseOutputFormat,
   parseSize,
 } from './flags.js';
+import { type FlagsOf, type OptionTable, TARGET_OPTIONS, withOptions } from './options.js';
 
 export const CAPTURE_TARGETS = ['local', 'all', 'nodes', 'pods'] as const;
 
-export interface CaptureFlags {
-  ips?: string[];
-  macs?: string[];
-  ports?: string[];
-  protocols?: string[];
-  type?: string;
-  time?: string;
-  countersOnly?: boolean;
-  namespace?: string;
-  write?: string;
-  force?: boolean;
-  snaplen?: string;
-  maxBytes?: string;
-  maxPackets?: string;
-  output?: string;
-  interface?: string;
-  netns?: string;
-  inventory?: string;
-  inPod?: boolean;
-  kubeconfig?: string;
-  context?: string;
-  transport?: string;
-  port?: string;
-  serverKind?: string;
-  includeSelf?: boolean;
-  notIps?: string[];
-  notMacs?: string[];
-  notPorts?: string[];
-  notProtocols?: string[];
-}
+/** The filter flags: OR within a flag, AND across flags; `--not FLAG` excludes (expandNot rewrites it). */
+export const FILTER_OPTIONS = {
+  ips: {
+    flags: '-i, --ips <ips>',
+    description: 'match source or destination IP address or CIDR (comma-separated, repeatable)',
+    repeatable: true,
+  },
+  macs: {
+    flags: '-m, --macs <macs>',
+    description: 'match source or destination MAC address (needs --interface)',
+    repeatable: true,
+  },
+  ports: {
+    flags: '-r, --ports <ports>',
+    description: 'match source or destination port or range a-b',
+    repeatable: true,
+  },
+  protocols: {
+    flags: '-t, --protocols <protocols>',
+    description: `match protocol: ${PROTOCOL_HELP}`,
+    repeatable: true,
+  },
+  not: {
+    flags: '--not',
+    description: 'leave out what the next filter flag matches (--not -r 22: everything but port 22; repeatable)',
+  },
+  notIps: { flags: '--not-ips <ips>', description: '', repeatable: true, hidden: true },
+  notMacs: { flags: '--not-macs <macs>', description: '', repeatable: true, hidden: true },
+  notPorts: { flags: '--not-ports <ports>', description: '', repeatable: true, hidden: true },
+  notProtocols: { flags: '--not-protocols <protocols>', description: '', repeatable: true, hidden: true },
+} as const satisfies OptionTable;
+
+const CAPTURE_OPTIONS = {
+  ...FILTER_OPTIONS,
+  includeSelf: {
+    flags: '--include-self',
+    description: "also capture the agent's own connection to this client (left out by default)",
+  },
+  type: { flags: '--type <type>', description: 'which packets: all, flow or drop (case-insensitive)', default: 'all' },
+  time: { flags: '-d, --time <seconds>', description: 'capture duration in seconds; 0 = until Ctrl+C', default: '0' },
+  countersOnly: {
+    flags: '--counters-only',
+    description: 'count packets per interface and direction; print no packets',
+  },
+  namespace: {
+    flags: '-n, --namespace <namespace>',
+    description: 'Kubernetes namespace of the pods (pods target)',
+    default: 'default',
+  },
+  write: {
+    flags: '-w, --write <file>',
+    description: 'write packets to FILE in pcapng (Wireshark) format (created once the capture started)',
+  },
+  force: { flags: '-f, --force', description: 'let -w replace an existing file' },
+  snaplen: { flags: '--snaplen <bytes>', description: 'bytes kept of each packet, 64-262144 (default: whole packets)' },
+  maxBytes: { flags: '--max-bytes <size>', description: 'stop after this many captured bytes (e.g. 10M)' },
+  maxPackets: {
+    flags: '--max-packets <count>',
+    description: 'stop after this many packets in total over all nodes (like tcpdump -c)',
+  },
+  output: {
+    flags: '-o, --output <format>',
+    description: 'packet lines on stdout: text or json (default text; none with -w)',
+  },
+  interface: { flags: '--interface <name>', description: 'interface to capture on (default: any)' },
+  netns: {
+    flags: '--netns <name>',
+    description: 'capture inside this network namespace (a name from `ip netns list`)',
+  },
+  inPod: {
+    flags: '--in-pod',
+    description: "with pods: capture inside each pod's network namespace instead of on its host-side interface",
+  },
+  ...TARGET_OPTIONS,
+  serverKind: {
+    flags: '--server-kind <kind>',
+    description: 'cnspect agents, or existing wcnspect servers (wcnspect: text lines, plaintext)',
+    default: 'cnspect',
+  },
+} as const satisfies OptionTable;
+
+/** Parsed capture flags; every one may be absent (planCapture applies the defaults the table declares). */
+export type CaptureFlags = Partial<FlagsOf<typeof CAPTURE_OPTIONS>>;
 
 export interface CapturePlan {
   target: (typeof CAPTURE_TARGETS)[number];
@@ -377,61 +430,15 @@ function report(
 }
 
 export function captureCommand(ctx: CliContext, setExit: (code: number) => void): Command {
-  return new Command('capture')
+  const cmd = new Command('capture')
     .summary('capture packets live on nodes, pods or this host')
     .description(
       'Capture packets live. Targets: local (this host, no cluster needed), all, nodes <n1,n2>, pods <p1,p2>.\n' +
         'Filters: OR within a flag, AND across flags; -i/-m/-r match source or destination.',
     )
     .argument('<target>', `where to capture: ${CAPTURE_TARGETS.join(', ')}`)
-    .argument('[names]', 'comma-separated node or pod names (nodes, pods)')
-    .option('-i, --ips <ips>', 'match source or destination IP address or CIDR (comma-separated, repeatable)', collect)
-    .option('-m, --macs <macs>', 'match source or destination MAC address (needs --interface)', collect)
-    .option('-r, --ports <ports>', 'match source or destination port or range a-b', collect)
-    .option('-t, --protocols <protocols>', `match protocol: ${PROTOCOL_HELP}`, collect)
-    .addOption(
-      new Option(
-        '--not',
-        'leave out what the next filter flag matches (--not -r 22: everything but port 22; repeatable)',
-      ),
-    )
-    .addOption(new Option('--not-ips <ips>').hideHelp().argParser(collect))
-    .addOption(new Option('--not-macs <macs>').hideHelp().argParser(collect))
-    .addOption(new Option('--not-ports <ports>').hideHelp().argParser(collect))
-    .addOption(new Option('--not-protocols <protocols>').hideHelp().argParser(collect))
-    .option('--include-self', "also capture the agent's own connection to this client (left out by default)")
-    .option('--type <type>', 'which packets: all, flow or drop (case-insensitive)', 'all')
-    .option('-d, --time <seconds>', 'capture duration in seconds; 0 = until Ctrl+C', '0')
-    .option('--counters-only', 'count packets per interface and direction; print no packets')
-    .addOption(
-      new Option('-n, --namespace <namespace>', 'Kubernetes namespace of the pods (pods target)').default('default'),
-    )
-    .option(
-      '-w, --write <file>',
-      'write packets to FILE in pcapng (Wireshark) format (created once the capture started)',
-    )
-    .option('-f, --force', 'let -w replace an existing file')
-    .option('--snaplen <bytes>', 'bytes kept of each packet, 64-262144 (default: whole packets)')
-    .option('--max-bytes <size>', 'stop after this many captured bytes (e.g. 10M)')
-    .option('--max-packets <count>', 'stop after this many packets in total over all nodes (like tcpdump -c)')
-    .option('-o, --output <format>', 'packet lines on stdout: text or json (default text; none with -w)')
-    .option('--interface <name>', 'interface to capture on (default: any)')
-    .option('--netns <name>', 'capture inside this network namespace (a name from `ip netns list`)')
-    .option('--in-pod', "with pods: capture inside each pod's network namespace instead of on its host-side interface")
-    .option('--inventory <file>', 'nodes, pods and TLS material (YAML; `cnspect lab up` writes one)')
-    .option('--kubeconfig <file>', 'kubeconfig to find nodes and pods in (default: KUBECONFIG, then ~/.kube/config)')
-    .option('--context <name>', 'kubeconfig context to use')
-    .option(
-      '--transport <kind>',
-      'how to reach agents: tunnel (API server port-forward; default with a kubeconfig) or direct (node ' +
-        'InternalIP:port; default with --inventory)',
-    )
-    .option('--port <port>', 'agent port on the nodes', String(DEFAULT_AGENT_PORT))
-    .option(
-      '--server-kind <kind>',
-      'cnspect agents, or existing wcnspect servers (wcnspect: text lines, plaintext)',
-      'cnspect',
-    )
+    .argument('[names]', 'comma-separated node or pod names (nodes, pods)');
+  return withOptions(cmd, CAPTURE_OPTIONS)
     .addHelpText(
       'after',
       '\nExamples:\n  cnspect capture local -t TCP_SYN -d 10\n  cnspect capture local -i 10.244.1.0/24 -r ' +

@@ -3,12 +3,22 @@ import { Command } from 'commander';
 import { DEFAULT_AGENT_PORT } from '../contract/agent-api.js';
 import { badFlag, CnspectError, splitList } from '../errors.js';
 import type { CliContext } from './context.js';
-import { collect } from './flags.js';
+import { type FlagsOf, type OptionTable, withOptions } from './options.js';
 
-export interface CertsInitFlags {
-  host?: string[];
-  node?: string[];
-}
+const CERTS_INIT_OPTIONS = {
+  host: {
+    flags: '--host <name>',
+    description: 'host name or IP the one agent is reached by; the first names it (repeatable, comma-separated)',
+    repeatable: true,
+  },
+  node: {
+    flags: '--node <name=hosts>',
+    description: 'a node and the addresses it is reached by, e.g. node1=10.0.0.5 (repeatable)',
+    repeatable: true,
+  },
+} as const satisfies OptionTable;
+
+export type CertsInitFlags = FlagsOf<typeof CERTS_INIT_OPTIONS>;
 
 /** "--node node1=10.0.0.5,node1.lan" → { name: node1, hosts: [10.0.0.5, node1.lan] }, one node per flag. */
 export function parseNodeFlag(value: string): { name: string; hosts: string[] } {
@@ -58,23 +68,14 @@ export async function runCertsInit(dir: string, flags: CertsInitFlags, ctx: CliC
 
 export function certsCommand(ctx: CliContext, setExit: (code: number) => void): Command {
   const certs = new Command('certs').summary('create mTLS material for agents and clients');
-  certs
+  const init = certs
     .command('init')
     .description(
       'Create (or reuse) a CA in DIR, issue agent certificates naming their node, and a client certificate.\n' +
         'With --host: one agent certificate (agent.crt) named by the first host. With --node: one per node (NODE.crt).',
     )
-    .argument('<dir>', 'directory to write ca.crt, agent.crt/key or NODE.crt/key, client.crt/key into')
-    .option(
-      '--host <name>',
-      'host name or IP the one agent is reached by; the first names it (repeatable, comma-separated)',
-      collect,
-    )
-    .option(
-      '--node <name=hosts>',
-      'a node and the addresses it is reached by, e.g. node1=10.0.0.5 (repeatable)',
-      collect,
-    )
+    .argument('<dir>', 'directory to write ca.crt, agent.crt/key or NODE.crt/key, client.crt/key into');
+  withOptions(init, CERTS_INIT_OPTIONS)
     .addHelpText(
       'after',
       '\nExamples:\n  cnspect certs init ./tls --host 10.0.0.5\n  cnspect certs init ./tls --node ' +

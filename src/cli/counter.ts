@@ -9,18 +9,26 @@ import type { CountersResponse } from '../gen/cnspect/v1/agent.js';
 import { countersJson } from '../output/capture-output.js';
 import { safe, table } from '../output/terminal.js';
 import type { CliContext } from './context.js';
-import { collect, parseOutputFormat } from './flags.js';
+import { parseOutputFormat } from './flags.js';
+import {
+  type FlagsOf,
+  NODES_OPTION,
+  OUTPUT_OPTION,
+  type OptionTable,
+  SERVER_KIND_OPTION,
+  TARGET_OPTIONS,
+  withOptions,
+} from './options.js';
 
-export interface CounterFlags {
-  nodes?: string[];
-  includeHidden?: boolean;
-  kubeconfig?: string;
-  context?: string;
-  transport?: string;
-  serverKind?: string;
-  output?: string;
-  inventory?: string;
-}
+const COUNTER_OPTIONS = {
+  ...NODES_OPTION,
+  includeHidden: { flags: '-i, --include-hidden', description: 'also list the interfaces off the capture path' },
+  ...OUTPUT_OPTION,
+  ...TARGET_OPTIONS,
+  ...SERVER_KIND_OPTION,
+} as const satisfies OptionTable;
+
+export type CounterFlags = FlagsOf<typeof COUNTER_OPTIONS>;
 
 /** Reads the counters of every local capture process. */
 export async function localCounters(includeHidden = false): Promise<CountersResponse[]> {
@@ -149,20 +157,12 @@ export async function runCounter(flags: CounterFlags, ctx: CliContext): Promise<
 }
 
 export function counterCommand(ctx: CliContext, setExit: (code: number) => void): Command {
-  return new Command('counter')
+  const cmd = new Command('counter')
     .summary('live packet counters of running captures')
     .description(
       'Show the per-interface, per-direction counters of the captures running now (start one with `cnspect capture`).',
-    )
-    .option('-n, --nodes <nodes>', 'only these nodes (comma-separated)', collect)
-    .option('-i, --include-hidden', 'also list the interfaces off the capture path')
-    .option('-o, --output <format>', 'text or json', 'text')
-    .option('--inventory <file>', 'nodes and TLS material (YAML; `cnspect lab up` writes one)')
-    .option('--kubeconfig <file>', 'kubeconfig to find nodes in')
-    .option('--context <name>', 'kubeconfig context to use')
-    .option('--transport <kind>', 'tunnel (default with a kubeconfig) or direct')
-    .option('--server-kind <kind>', 'cnspect agents, or existing wcnspect servers (their text answers)', 'cnspect')
-    .action(async (flags: CounterFlags) => {
-      setExit(await runCounter(flags, ctx));
-    });
+    );
+  return withOptions(cmd, COUNTER_OPTIONS).action(async (flags: CounterFlags) => {
+    setExit(await runCounter(flags, ctx));
+  });
 }

@@ -1,24 +1,48 @@
 // `cnspect deploy` and `cnspect cleanup`.
 import { Command } from 'commander';
-import { DEFAULT_AGENT_PORT } from '../contract/agent-api.js';
+import { DEFAULT_AGENT_NAMESPACE, DEFAULT_AGENT_PORT } from '../contract/agent-api.js';
 import { stringify } from 'yaml';
 import { badFlag, CnspectError, splitList } from '../errors.js';
 import type { CliContext } from './context.js';
 import { parseIntInRange } from './flags.js';
+import { type FlagsOf, type OptionTable, withOptions } from './options.js';
 
-interface DeployFlags {
-  nodes?: string;
-  namespace: string;
-  image?: string;
-  windowsImage?: string;
-  port: string;
-  windows?: boolean;
-  dryRun?: boolean;
-  output?: string;
-  kubeconfig?: string;
-  context?: string;
-  timeout: string;
-}
+/** The cluster to deploy into: a kubeconfig and its context. */
+const KUBE_OPTIONS = {
+  kubeconfig: { flags: '--kubeconfig <file>', description: 'kubeconfig (default: KUBECONFIG, then ~/.kube/config)' },
+  context: { flags: '--context <name>', description: 'kubeconfig context' },
+} as const satisfies OptionTable;
+
+const DEPLOY_OPTIONS = {
+  namespace: {
+    flags: '--namespace <ns>',
+    description: 'namespace for the agents and their Secrets',
+    default: DEFAULT_AGENT_NAMESPACE,
+  },
+  nodes: {
+    flags: '--nodes <names>',
+    description: "issue agent certificates for these nodes (default: the cluster's nodes now)",
+  },
+  image: { flags: '--image <image>', description: 'Linux agent image' },
+  windowsImage: { flags: '--windows-image <image>', description: 'Windows HostProcess agent image' },
+  windows: { flags: '--windows', description: 'also deploy the Windows HostProcess DaemonSet' },
+  port: { flags: '--port <port>', description: 'agent port on every node', default: String(DEFAULT_AGENT_PORT) },
+  dryRun: { flags: '--dry-run', description: 'print the manifests instead of applying them' },
+  output: { flags: '-o, --output <format>', description: 'with --dry-run: yaml', default: 'yaml' },
+  timeout: { flags: '--timeout <seconds>', description: 'how long to wait for the rollout', default: '300' },
+  ...KUBE_OPTIONS,
+} as const satisfies OptionTable;
+
+type DeployFlags = FlagsOf<typeof DEPLOY_OPTIONS>;
+
+const CLEANUP_OPTIONS = {
+  namespace: {
+    flags: '--namespace <ns>',
+    description: 'namespace the agents were deployed to',
+    default: DEFAULT_AGENT_NAMESPACE,
+  },
+  ...KUBE_OPTIONS,
+} as const satisfies OptionTable;
 
 export async function runDeploy(flags: DeployFlags, ctx: CliContext): Promise<number> {
   const { assertNamespace } = await import('../cluster/deploy.js');
@@ -100,29 +124,17 @@ export async function runCleanup(
 }
 
 export function deployCommands(ctx: CliContext, setExit: (code: number) => void): Command[] {
-  const deploy = new Command('deploy')
-    .summary('install the agents (mTLS material, RBAC, DaemonSets) into the cluster')
-    .option('--namespace <ns>', 'namespace for the agents and their Secrets', 'cnspect-system')
-    .option('--nodes <names>', "issue agent certificates for these nodes (default: the cluster's nodes now)")
-    .option('--image <image>', 'Linux agent image')
-    .option('--windows-image <image>', 'Windows HostProcess agent image')
-    .option('--windows', 'also deploy the Windows HostProcess DaemonSet')
-    .option('--port <port>', 'agent port on every node', String(DEFAULT_AGENT_PORT))
-    .option('--dry-run', 'print the manifests instead of applying them')
-    .option('-o, --output <format>', 'with --dry-run: yaml', 'yaml')
-    .option('--timeout <seconds>', 'how long to wait for the rollout', '300')
-    .option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, then ~/.kube/config)')
-    .option('--context <name>', 'kubeconfig context')
-    .action(async (flags: DeployFlags) => {
-      setExit(await runDeploy(flags, ctx));
-    });
-  const cleanupCmd = new Command('cleanup')
-    .summary('remove everything cnspect created in the cluster')
-    .option('--namespace <ns>', 'namespace the agents were deployed to', 'cnspect-system')
-    .option('--kubeconfig <file>', 'kubeconfig')
-    .option('--context <name>', 'kubeconfig context')
-    .action(async (flags: { namespace: string; kubeconfig?: string; context?: string }) => {
-      setExit(await runCleanup(flags, ctx));
-    });
+  const deploy = withOptions(
+    new Command('deploy').summary('install the agents (mTLS material, RBAC, DaemonSets) into the cluster'),
+    DEPLOY_OPTIONS,
+  ).action(async (flags: DeployFlags) => {
+    setExit(await runDeploy(flags, ctx));
+  });
+  const cleanupCmd = withOptions(
+    new Command('cleanup').summary('remove everything cnspect created in the cluster'),
+    CLEANUP_OPTIONS,
+  ).action(async (flags: FlagsOf<typeof CLEANUP_OPTIONS>) => {
+    setExit(await runCleanup(flags, ctx));
+  });
   return [deploy, cleanupCmd];
 }

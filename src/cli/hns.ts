@@ -6,7 +6,15 @@ import { fleetExit } from './fleet-report.js';
 import { type DatapathResponse, DatapathSection } from '../gen/cnspect/v1/agent.js';
 import { safe, table } from '../output/terminal.js';
 import type { CliContext } from './context.js';
-import { collect } from './flags.js';
+import { parseOutputFormat } from './flags.js';
+import {
+  type FlagsOf,
+  NODES_OPTION,
+  type OptionTable,
+  SERVER_KIND_OPTION,
+  TARGET_OPTIONS,
+  withOptions,
+} from './options.js';
 
 export const HNS_SECTIONS: Record<string, DatapathSection> = {
   all: DatapathSection.DATAPATH_SECTION_ALL,
@@ -16,15 +24,15 @@ export const HNS_SECTIONS: Record<string, DatapathSection> = {
   networks: DatapathSection.DATAPATH_SECTION_NETWORKS,
 };
 
-export interface HnsFlags {
-  nodes?: string[];
-  json?: boolean;
-  inventory?: string;
-  kubeconfig?: string;
-  context?: string;
-  transport?: string;
-  serverKind?: string;
-}
+const HNS_OPTIONS = {
+  ...NODES_OPTION,
+  json: { flags: '-d, --json', description: 'JSON, with the raw platform readings beside the normalised fields' },
+  output: { flags: '-o, --output <format>', description: 'text or json (json as -d)', default: 'text' },
+  ...TARGET_OPTIONS,
+  ...SERVER_KIND_OPTION,
+} as const satisfies OptionTable;
+
+export type HnsFlags = FlagsOf<typeof HNS_OPTIONS>;
 
 /** JSON form of one node's datapath; pods named from the inventory where their IPs are known. */
 export function datapathJson(r: DatapathResponse, pods: Map<string, string>): Record<string, unknown> {
@@ -102,10 +110,11 @@ export function renderDatapath(r: DatapathResponse, pods: Map<string, string>): 
 
 export async function runHns(sectionName: string, flags: HnsFlags, ctx: CliContext): Promise<number> {
   const section = HNS_SECTIONS[sectionName];
+  const json = flags.json === true || parseOutputFormat(flags.output) === 'json';
   if (section === undefined) throw badFlag('hns section', sectionName, Object.keys(HNS_SECTIONS).join(', '));
   const { parseServerKind, askWcnspectNodes } = await import('./wcnspect.js');
   if (parseServerKind(flags.serverKind) === 'wcnspect')
-    return askWcnspectNodes(flags, `hns ${sectionName}`, ctx, (srv) => srv.hcnLogs(sectionName, flags.json ?? false));
+    return askWcnspectNodes(flags, `hns ${sectionName}`, ctx, (srv) => srv.hcnLogs(sectionName, json));
   const { askNodes } = await import('./inventory-agents.js');
   const { podNamesByIp } = await import('../cluster/targets.js');
   const {
@@ -115,7 +124,7 @@ export async function runHns(sectionName: string, flags: HnsFlags, ctx: CliConte
   } = await askNodes(flags, flags.nodes, ctx, `hns ${sectionName}`, (agent) => agent.datapath(section));
   const pods = podNamesByIp(inventory);
   ctx.out.write(
-    flags.json
+    json
       ? `${JSON.stringify(ok.map((r) => datapathJson(r, pods)))}\n`
       : `${ok.map((r) => renderDatapath(r, pods)).join('\n\n')}\n`,
   );
@@ -123,18 +132,11 @@ export async function runHns(sectionName: string, flags: HnsFlags, ctx: CliConte
 }
 
 export function hnsCommand(ctx: CliContext, setExit: (code: number) => void): Command {
-  return new Command('hns')
+  const cmd = new Command('hns')
     .summary('datapath state of nodes (endpoints, networks, load balancers, namespaces)')
     .description("Each node's datapath state in one schema for Linux and Windows nodes (docs/datapath.md).")
-    .argument('<section>', Object.keys(HNS_SECTIONS).join(', '))
-    .option('-n, --nodes <nodes>', 'only these nodes (comma-separated)', collect)
-    .option('-d, --json', 'JSON, with the raw platform readings beside the normalised fields')
-    .option('--inventory <file>', 'nodes, pods and TLS material (YAML)')
-    .option('--kubeconfig <file>', 'kubeconfig to find nodes in')
-    .option('--context <name>', 'kubeconfig context to use')
-    .option('--transport <kind>', 'tunnel (default with a kubeconfig) or direct')
-    .option('--server-kind <kind>', 'cnspect agents, or existing wcnspect servers (their text answers)', 'cnspect')
-    .action(async (section: string, flags: HnsFlags) => {
-      setExit(await runHns(section, flags, ctx));
-    });
+    .argument('<section>', Object.keys(HNS_SECTIONS).join(', '));
+  return withOptions(cmd, HNS_OPTIONS).action(async (section: string, flags: HnsFlags) => {
+    setExit(await runHns(section, flags, ctx));
+  });
 }

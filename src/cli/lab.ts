@@ -5,16 +5,27 @@ import { CnspectError } from '../errors.js';
 import type { CliContext } from './context.js';
 import { parseIntInRange } from './flags.js';
 import { table } from '../output/terminal.js';
+import { type FlagsOf, type OptionTable, withOptions } from './options.js';
 
 export const DEFAULT_LAB_NAME = 'lab';
 export const LAB_AGENT_PORT = DEFAULT_AGENT_PORT;
 
-interface UpFlags {
-  nodes: string;
-  podsPerNode: string;
-  network: string;
-  name: string;
-}
+const LAB_UP_OPTIONS = {
+  nodes: { flags: '--nodes <n>', description: 'number of nodes (1-16)', default: '2' },
+  podsPerNode: {
+    flags: '--pods-per-node <n>',
+    description: 'bridged pods per node (1-16); the last node also gets one routed pod',
+    default: '2',
+  },
+  network: { flags: '--network <mode>', description: 'bridge or overlay', default: 'bridge' },
+  name: {
+    flags: '--name <prefix>',
+    description: 'lab name, prefix of everything it creates',
+    default: DEFAULT_LAB_NAME,
+  },
+} as const satisfies OptionTable;
+
+type UpFlags = FlagsOf<typeof LAB_UP_OPTIONS>;
 
 export async function runLabUp(flags: UpFlags, ctx: CliContext): Promise<number> {
   const { labUp } = await import('../lab/lab.js');
@@ -88,32 +99,26 @@ export async function runLabDown(name: string, ctx: CliContext): Promise<number>
 
 export function labCommand(ctx: CliContext, setExit: (code: number) => void): Command {
   const lab = new Command('lab').summary('a small cluster of network namespaces on this host, with agents');
-  lab
+  const up = lab
     .command('up')
     .description(
       'Create nodes and pods as network namespaces (bridge: routed node subnets; overlay: VXLAN), start an ' +
         'mTLS agent per node and write an inventory file.',
-    )
-    .option('--nodes <n>', 'number of nodes (1-16)', '2')
-    .option('--pods-per-node <n>', 'bridged pods per node (1-16); the last node also gets one routed pod', '2')
-    .option('--network <mode>', 'bridge or overlay', 'bridge')
-    .option('--name <prefix>', 'lab name, prefix of everything it creates', DEFAULT_LAB_NAME)
-    .action(async (flags: UpFlags) => {
-      setExit(await runLabUp(flags, ctx));
-    });
-  lab
-    .command('status')
-    .description('Show labs, their agents and inventory files.')
-    .option('--name <prefix>', 'only this lab')
-    .action(async (flags: { name?: string }) => {
-      setExit(await runLabStatus(flags.name, ctx));
-    });
-  lab
+    );
+  withOptions(up, LAB_UP_OPTIONS).action(async (flags: UpFlags) => {
+    setExit(await runLabUp(flags, ctx));
+  });
+  const status = lab.command('status').description('Show labs, their agents and inventory files.');
+  const only = { name: { flags: '--name <prefix>', description: 'only this lab' } } as const satisfies OptionTable;
+  withOptions(status, only).action(async (flags: FlagsOf<typeof only>) => {
+    setExit(await runLabStatus(flags.name, ctx));
+  });
+  const down = lab
     .command('down')
-    .description('Remove every namespace, interface, process and file of the lab (also after a crash).')
-    .option('--name <prefix>', 'lab name', DEFAULT_LAB_NAME)
-    .action(async (flags: { name: string }) => {
-      setExit(await runLabDown(flags.name, ctx));
-    });
+    .description('Remove every namespace, interface, process and file of the lab (also after a crash).');
+  const named = { name: LAB_UP_OPTIONS.name } as const satisfies OptionTable;
+  withOptions(down, named).action(async (flags: FlagsOf<typeof named>) => {
+    setExit(await runLabDown(flags.name, ctx));
+  });
   return lab;
 }

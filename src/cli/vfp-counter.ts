@@ -7,18 +7,28 @@ import type { PortCountersResponse } from '../gen/cnspect/v1/agent.js';
 import { safe, table } from '../output/terminal.js';
 import type { CliContext } from './context.js';
 import { parseOutputFormat } from './flags.js';
+import {
+  type FlagsOf,
+  OUTPUT_OPTION,
+  type OptionTable,
+  SERVER_KIND_OPTION,
+  TARGET_OPTIONS,
+  withOptions,
+} from './options.js';
 
-export interface VfpCounterFlags {
-  pod?: string;
-  namespace: string;
-  detailed?: boolean;
-  inventory?: string;
-  kubeconfig?: string;
-  context?: string;
-  transport?: string;
-  serverKind?: string;
-  output?: string;
-}
+const VFP_COUNTER_OPTIONS = {
+  pod: { flags: '-p, --pod <pod>', description: 'the pod: NAME or NAMESPACE/NAME' },
+  namespace: { flags: '--namespace <namespace>', description: 'namespace of the pod', default: 'default' },
+  detailed: {
+    flags: '-d, --detailed',
+    description: 'also the bridge and the node NIC (Windows: host vNIC and external adapter)',
+  },
+  ...OUTPUT_OPTION,
+  ...TARGET_OPTIONS,
+  ...SERVER_KIND_OPTION,
+} as const satisfies OptionTable;
+
+export type VfpCounterFlags = FlagsOf<typeof VFP_COUNTER_OPTIONS>;
 
 export function portCountersJson(r: PortCountersResponse): Record<string, unknown> {
   return {
@@ -99,24 +109,15 @@ export async function runVfpCounter(flags: VfpCounterFlags, ctx: CliContext): Pr
 }
 
 export function vfpCounterCommand(ctx: CliContext, setExit: (code: number) => void): Command {
-  return new Command('vfp-counter')
+  const cmd = new Command('vfp-counter')
     .summary("a pod's port counters")
     .description(
       "A pod's port counters. Linux: its host-side interface and its network namespace's protocol counters " +
         '(TCP retransmits and resets, UDP no-port and buffer errors, …); ' +
         '--detailed adds the bridge and the node NIC. ' +
         'Windows: its VFP port; --detailed adds the host vNIC and the external adapter.',
-    )
-    .option('-p, --pod <pod>', 'the pod: NAME or NAMESPACE/NAME')
-    .option('--namespace <namespace>', 'namespace of the pod', 'default')
-    .option('-d, --detailed', 'also the bridge and the node NIC (Windows: host vNIC and external adapter)')
-    .option('--inventory <file>', 'nodes, pods and TLS material (YAML)')
-    .option('--kubeconfig <file>', 'kubeconfig to find the pod in')
-    .option('--context <name>', 'kubeconfig context to use')
-    .option('--transport <kind>', 'tunnel (default with a kubeconfig) or direct')
-    .option('--server-kind <kind>', 'cnspect agents, or existing wcnspect servers (their text answers)', 'cnspect')
-    .option('-o, --output <format>', 'text or json', 'text')
-    .action(async (flags: VfpCounterFlags) => {
-      setExit(await runVfpCounter(flags, ctx));
-    });
+    );
+  return withOptions(cmd, VFP_COUNTER_OPTIONS).action(async (flags: VfpCounterFlags) => {
+    setExit(await runVfpCounter(flags, ctx));
+  });
 }

@@ -11,10 +11,10 @@ import { CnspectError } from '../errors.js';
 import type { TlsMaterial } from '../tls/material.js';
 import type { Inventory, InventoryNode, InventoryPod } from './inventory.js';
 
-export const DEFAULT_AGENT_NAMESPACE = 'cnspect-system';
+export { DEFAULT_AGENT_NAMESPACE } from '../contract/agent-api.js';
 export const CLIENT_SECRET = 'cnspect-client';
 export { DEFAULT_AGENT_PORT } from '../contract/agent-api.js';
-import { DEFAULT_AGENT_PORT } from '../contract/agent-api.js';
+import { DEFAULT_AGENT_NAMESPACE, DEFAULT_AGENT_PORT } from '../contract/agent-api.js';
 
 export interface KubeOptions {
   kubeconfig?: string;

@@ -14,6 +14,8 @@ import type {
 
 /** The agents' port on every node unless said otherwise. */
 export const DEFAULT_AGENT_PORT = 50051;
+/** The namespace `cnspect deploy` installs the agents into. */
+export const DEFAULT_AGENT_NAMESPACE = 'cnspect-system';
 
 /** What a client can ask of an agent, in-process or over gRPC. */
 export interface AgentApi {
