@@ -107,6 +107,17 @@ describe('lab and fan-out (bridge)', () => {
       .trim()
       .split('\n');
     assert.equal(rows.length, 120);
+    // Both nodes' packets merged in capture-time order (the reorder window), in the file and on stdout.
+    const times = sh(['tshark', '-r', file, '-T', 'fields', '-e', 'frame.time_epoch']).trim().split('\n').map(Number);
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => a - b),
+    );
+    const lineTimes = all.map((p) => BigInt(String(p.timestampNs)));
+    assert.ok(
+      lineTimes.every((t, i) => i === 0 || t >= lineTimes[i - 1]!),
+      'JSON lines in timestamp order',
+    );
     const perIface = new Map<string, number>();
     for (const r of rows) perIface.set(r.split('|')[0]!, (perIface.get(r.split('|')[0]!) ?? 0) + 1);
     assert.deepEqual(

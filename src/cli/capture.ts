@@ -18,6 +18,7 @@ import {
 } from '../gen/cnspect/v1/agent.js';
 import { filterFromTokens, type FilterTokens, PROTOCOL_HELP } from '../packet/filter.js';
 import { CaptureOutput, stopReasonName } from '../output/capture-output.js';
+import { REORDER_WINDOW_MS } from '../output/reorder.js';
 import { PcapngFile } from '../output/pcapng-file.js';
 import type { CliContext } from './context.js';
 import {
@@ -348,9 +349,11 @@ export async function runCapture(plan: CapturePlan, ctx: CliContext): Promise<nu
     };
     const output = new CaptureOutput({
       format: plan.format,
-      out: ctx.out,
-      err: ctx.err,
+      write: (line) => ctx.out.write(`${line}\n`),
+      status: (text) => ctx.err.write(text),
       file,
+      // Several nodes' streams are merged in timestamp order; one stream is in order already.
+      reorderWindowMs: jobs.length > 1 ? REORDER_WINDOW_MS : 0,
       showNode: plan.target !== 'local',
       podNames: resolved.podNames,
       maxRecords,
@@ -372,6 +375,7 @@ export async function runCapture(plan: CapturePlan, ctx: CliContext): Promise<nu
         allStarted: () => file?.open(),
       },
     );
+    output.flush();
     file?.close();
     return report(plan, jobs, sessions, outcome, output, ctx, file);
   } catch (err) {

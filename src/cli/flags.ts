@@ -61,11 +61,6 @@ export function parseOutputFormat(value: string): OutputFormat {
   return v as OutputFormat;
 }
 
-/** commander collector for repeatable list flags: keeps every occurrence. */
-export function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
 /** Filter flags `--not` may negate, by every spelling, and the hidden flag each becomes. */
 const NEGATABLE: Record<string, string> = {
   '-i': '--not-ips',

@@ -1,28 +1,31 @@
-// Where a capture's events go: packet lines (text or JSON) to a stream, packets to a pcapng file,
-// notices and summaries to stderr, counters kept for the final table. One instance serves every
-// node of a capture, so lines and files carry the node.
+// A capture's events routed to their sinks (text or JSON lines, a pcapng file): records of
+// several nodes merged in timestamp order within a reorder window, --max-packets counted over
+// all of them, notices and the started line to the status writer, counters kept for the end.
 import {
   type CaptureEvent,
   type CaptureSummary,
   type CounterSnapshot,
   type Drop,
+  type Packet,
   type TextPacket,
   StopReason,
 } from '../gen/cnspect/v1/agent.js';
-import { DIRECTION_FLAG_INBOUND, DIRECTION_FLAG_OUTBOUND } from '../packet/pcapng-writer.js';
 import { type Decoded, decode, newDecoded } from '../packet/decode.js';
 import { dstIp, ipProtocolName, srcIp } from '../packet/describe.js';
-import { Direction } from '../gen/cnspect/v1/agent.js';
 import type { OutputFormat } from './formats.js';
-import { directionName, nsToIso, packetLine, packetRecord } from './packet-record.js';
+import { directionName, nsToIso, packetRecord } from './packet-record.js';
 import type { PcapngFile } from './pcapng-file.js';
+import { ReorderBuffer } from './reorder.js';
+import { type LineRecord, type RecordSink, SINKS, type Write } from './sinks.js';
 import { safe, table } from './terminal.js';
 
 export interface CaptureOutputOptions {
   /** Packet lines: "text", "json", or undefined for none (e.g. with -w and no -o). */
   format: OutputFormat | undefined;
-  out: NodeJS.WritableStream;
-  err: NodeJS.WritableStream;
+  /** Where packet lines go (stdout), one line per call. */
+  write: Write;
+  /** Where notices and the started lines go (stderr), as given. */
+  status: (text: string) => void;
   file?: PcapngFile;
   /** Prefix lines with the node name (several nodes). */
   showNode: boolean;
@@ -32,6 +35,8 @@ export interface CaptureOutputOptions {
   maxRecords?: number;
   /** Called once when maxRecords is reached, to stop every node. */
   onLimit?: () => void;
+  /** How long records wait to be merged in timestamp order (0: one stream, no merging). */
+  reorderWindowMs?: number;
 }
 
 interface NodeState {
@@ -40,16 +45,33 @@ interface NodeState {
   names: Map<number, string>;
   summary?: CaptureSummary;
   lastCounters?: CounterSnapshot;
-  sessionId?: string;
   warnedText?: boolean;
   warnedDrops?: boolean;
 }
 
+type Pending =
+  | { kind: 'packet'; node: string; iface: string; p: Packet }
+  | { kind: 'text'; node: string; iface: string; r: TextPacket }
+  | { kind: 'drop'; node: string; d: Drop };
+
 export class CaptureOutput {
   private readonly nodes = new Map<string, NodeState>();
+  private readonly sinks: RecordSink[] = [];
+  private readonly lines: boolean;
+  private readonly reorder: ReorderBuffer<Pending>;
   private taken = 0;
 
-  constructor(private readonly o: CaptureOutputOptions) {}
+  constructor(private readonly o: CaptureOutputOptions) {
+    if (o.format) this.sinks.push(SINKS[o.format]({ write: o.write, showNode: o.showNode, render: renderLine }));
+    if (o.file)
+      this.sinks.push(SINKS.pcapng({ write: o.write, showNode: o.showNode, render: renderLine, file: o.file }));
+    this.lines = o.format !== undefined;
+    this.reorder = new ReorderBuffer<Pending>((items) => {
+      for (const it of items) this.emit(it);
+      // Every batch reaches the disk at once (like tcpdump -U): a kill loses at most what is in flight.
+      for (const s of this.sinks) s.flush?.();
+    }, o.reorderWindowMs ?? 0);
+  }
 
   private state(node: string): NodeState {
     let s = this.nodes.get(node);
@@ -58,14 +80,6 @@ export class CaptureOutput {
       this.nodes.set(node, s);
     }
     return s;
-  }
-
-  sessionId(node: string): string | undefined {
-    return this.nodes.get(node)?.sessionId;
-  }
-
-  summary(node: string): CaptureSummary | undefined {
-    return this.nodes.get(node)?.summary;
   }
 
   /** Whether one more packet, text record or drop fits under --max-packets; the last one stops every node. */
@@ -77,9 +91,13 @@ export class CaptureOutput {
     return true;
   }
 
-  /** Packets, text records and drops shown or written so far (only counted under --max-packets). */
-  get recordsTaken(): number {
-    return this.taken;
+  private record(r: LineRecord): void {
+    for (const s of this.sinks) s.record?.(r);
+  }
+
+  /** Everything still waiting in the reorder window goes out now (end of capture). */
+  flush(): void {
+    this.reorder.drain(true);
   }
 
   handle(node: string, ev: CaptureEvent): void {
@@ -90,79 +108,46 @@ export class CaptureOutput {
       case 'started':
         s.linkType = e.value.linkType;
         s.snaplen = e.value.snaplenBytes;
-        s.sessionId = e.value.sessionId;
-        if (this.o.format === 'json') {
-          this.line(
-            JSON.stringify({
-              type: 'started',
-              node,
-              sessionId: e.value.sessionId,
-              filter: e.value.bpfExpression,
-              selfExcluded: e.value.selfExcluded,
-            }),
-          );
+        if (this.lines) {
+          this.record({
+            type: 'started',
+            node,
+            sessionId: e.value.sessionId,
+            filter: e.value.bpfExpression,
+            selfExcluded: e.value.selfExcluded,
+          });
         }
-        this.o.err.write(
+        this.o.status(
           `${safe(node)}: capturing ${safe(e.value.capturePoint)} (session ${safe(e.value.sessionId)}, ` +
             `kernel filter: ${e.value.bpfExpression ? safe(e.value.bpfExpression) : 'none'})` +
             `${e.value.selfExcluded ? `; leaving out ${safe(e.value.selfExcluded)} (--include-self keeps it)` : ''}\n`,
         );
         break;
       case 'packets':
-        for (const i of e.value.interfaces) s.names.set(i.index, safe(i.name));
+        for (const i of e.value.interfaces) s.names.set(i.index, i.name);
         for (const p of e.value.packets) {
           if (!this.take()) break;
           const iface = s.names.get(p.interfaceIndex) ?? `if${p.interfaceIndex}`;
-          const names = this.o.podNames?.size ? this.o.podNames : undefined;
-          const d = names || this.o.format ? decode(s.linkType, p.data, scratch) : undefined;
-          const pods = names && d ? podsOf(d, p.data, names) : undefined;
-          if (this.o.file) {
-            const id = this.o.file.interfaceId(`${node}/${p.interfaceIndex}`, {
-              linkType: s.linkType,
-              name: `${node}/${iface}`,
-              description: `${iface} on ${node}`,
-              snaplen: s.snaplen,
-            });
-            const ns = p.timestampNs;
-            this.o.file.add({
-              interfaceId: id,
-              sec: Number(ns / 1_000_000_000n),
-              nsec: Number(ns % 1_000_000_000n),
-              originalLength: p.originalLength,
-              data: p.data,
-              direction:
-                p.direction === Direction.DIRECTION_INBOUND
-                  ? DIRECTION_FLAG_INBOUND
-                  : p.direction === Direction.DIRECTION_OUTBOUND
-                    ? DIRECTION_FLAG_OUTBOUND
-                    : 0,
-              comment: pods?.comment,
-            });
-          }
-          if (this.o.format) {
-            const rec = packetRecord(node, s.linkType, iface, p, d);
-            if (pods?.src) rec.srcPod = pods.src;
-            if (pods?.dst) rec.dstPod = pods.dst;
-            this.line(this.o.format === 'json' ? JSON.stringify(rec) : safe(packetLine(rec, this.o.showNode)));
-          }
+          this.reorder.push(p.timestampNs, { kind: 'packet', node, iface, p });
         }
-        // Every batch reaches the disk at once (like tcpdump -U): a kill loses at most the batch in flight.
-        this.o.file?.flush();
         break;
       case 'records':
-        for (const i of e.value.interfaces) s.names.set(i.index, safe(i.name));
+        for (const i of e.value.interfaces) s.names.set(i.index, i.name);
         if (this.o.file && e.value.records.length && !s.warnedText) {
           s.warnedText = true;
-          this.o.err.write(
+          this.o.status(
             `${safe(node)}: this agent sends decoded text without packet bytes; they cannot go into ` +
               `${this.o.file.path} (update the agent)\n`,
           );
         }
         for (const r of e.value.records) {
           if (!this.take()) break;
-          const rec = textRecord(node, s.names.get(r.interfaceIndex) ?? `${r.interfaceIndex}`, r);
-          if (this.o.format === 'json') this.line(JSON.stringify(rec));
-          else if (this.o.format) this.line(safe(textLine(rec, this.o.showNode)));
+          this.reorder.push(r.timestampNs, {
+            kind: 'text',
+            node,
+            iface: s.names.get(r.interfaceIndex) ?? `${r.interfaceIndex}`,
+            r,
+          });
         }
         break;
       case 'counters':
@@ -171,34 +156,52 @@ export class CaptureOutput {
       case 'drops':
         if (this.o.file && e.value.drops.length && !s.warnedDrops) {
           s.warnedDrops = true;
-          this.o.err.write(
+          this.o.status(
             `${safe(node)}: drop records are not packets: they are not written to ${this.o.file.path} (they ` +
               `are shown here and counted at the end)\n`,
           );
         }
         for (const d of e.value.drops) {
           if (!this.take()) break;
-          const rec = dropRecord(node, d, this.o.podNames);
-          if (this.o.format === 'json') this.line(JSON.stringify(rec));
-          else if (this.o.format) this.line(safe(dropLine(rec, this.o.showNode)));
+          this.reorder.push(d.timestampNs, { kind: 'drop', node, d });
         }
         break;
       case 'notice':
-        if (this.o.format === 'json')
-          this.line(JSON.stringify({ type: 'notice', node, code: e.value.code, message: e.value.message }));
-        this.o.err.write(`${safe(node)}: ${safe(e.value.code)}: ${safe(e.value.message)}\n`);
+        if (this.lines) this.record({ type: 'notice', node, code: e.value.code, message: e.value.message });
+        this.o.status(`${safe(node)}: ${safe(e.value.code)}: ${safe(e.value.message)}\n`);
         break;
       case 'summary':
+        // The node's last records first, then its summary.
+        this.reorder.drain(true);
         s.summary = e.value;
         s.lastCounters = e.value.counters;
-        this.o.file?.flush();
-        if (this.o.format === 'json') this.line(JSON.stringify(summaryJson(node, e.value)));
+        if (this.lines) this.record(summaryJson(node, e.value) as LineRecord);
         break;
     }
   }
 
-  private line(text: string): void {
-    this.o.out.write(`${text}\n`);
+  /** A record whose window has passed, to every sink. */
+  private emit(it: Pending): void {
+    const s = this.state(it.node);
+    if (it.kind === 'text') {
+      this.record(textRecord(it.node, it.iface, it.r) as unknown as LineRecord);
+      return;
+    }
+    if (it.kind === 'drop') {
+      this.record(dropRecord(it.node, it.d, this.o.podNames) as unknown as LineRecord);
+      return;
+    }
+    const { node, iface, p } = it;
+    const names = this.o.podNames?.size ? this.o.podNames : undefined;
+    const d = names || this.lines ? decode(s.linkType, p.data, scratch) : undefined;
+    const pods = names && d ? podsOf(d, p.data, names) : undefined;
+    for (const sink of this.sinks)
+      sink.packet?.({ node, iface, linkType: s.linkType, snaplen: s.snaplen, packet: p, comment: pods?.comment });
+    if (!this.lines) return;
+    const rec = packetRecord(node, s.linkType, iface, p, d);
+    if (pods?.src) rec.srcPod = pods.src;
+    if (pods?.dst) rec.dstPod = pods.dst;
+    this.record(rec as unknown as LineRecord);
   }
 
   /** The per-interface counters table of every node (for --counters-only and the end of a capture). */
@@ -390,6 +393,13 @@ function dropLine(r: DropJson, withNode: boolean): string {
     `${r.time.slice(11, 29)} ${withNode ? `${r.node} ` : ''}DROP ${r.reason} ${what} at ` +
     `${where}${r.location ? ` (${r.location})` : ''}${r.count > 1 ? ` x${r.count}` : ''}`
   );
+}
+
+/** The text line of a record that is not a decoded packet (a Windows text record, a drop); none for the rest. */
+function renderLine(r: LineRecord, showNode: boolean): string | undefined {
+  if (r.type === 'drop') return dropLine(r as unknown as DropJson, showNode);
+  if (r.type === 'packet') return textLine(r as unknown as TextPacketJson, showNode);
+  return undefined;
 }
 
 function summaryJson(node: string, s: CaptureSummary): Record<string, unknown> {
